@@ -1,0 +1,145 @@
+"""Analyse one recorded video with the live pipeline and store what it found.
+
+Used by ``gemwatch analyze`` and ``gemwatch demo``: the same CameraPipeline as a live camera,
+an in-process StoreSink instead of the cross-process queue.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+
+from gemwatch.config.loader import ConfigError, ConfigProblem
+from gemwatch.config.models import Camera, GemwatchConfig, Zone
+from gemwatch.events.bus import FanoutSink, StoreSink
+from gemwatch.events.schema import EventRow
+from gemwatch.events.store import EventStore, TrackSummary
+from gemwatch.perception.plugins import build_detector, build_pose
+from gemwatch.pipeline import CameraPipeline, PipelineResult
+from gemwatch.types import Frame, Observation, uuid7
+
+
+@dataclass(slots=True)
+class AnalysisReport:
+    run_id: str
+    camera: Camera
+    result: PipelineResult
+    events: list[EventRow] = field(default_factory=list)
+    tracks: list[TrackSummary] = field(default_factory=list)
+
+
+def camera_id_for(path: str) -> str:
+    stem = Path(path).stem.lower()
+    slug = re.sub(r"[^a-z0-9_-]+", "-", stem).strip("-_")[:64]
+    return slug or "video"
+
+
+def load_zones(path: Path) -> list[Zone]:
+    """Zones from a YAML file: a list of zones, or ``{zones: [...]}`` (same schema as a camera's)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(str(path), [ConfigProblem("", None, f"cannot read: {exc.strerror}")]) from None
+    if isinstance(data, dict):
+        data = data.get("zones", [])
+    try:
+        return TypeAdapter(list[Zone]).validate_python(data or [])
+    except ValidationError as exc:
+        problems = [
+            ConfigProblem(".".join(str(p) for p in e["loc"]), None, e["msg"].removeprefix("Value error, "))
+            for e in exc.errors()
+        ]
+        raise ConfigError(str(path), problems) from None
+
+
+def parse_start_time(text: str, tz: Any) -> datetime:
+    """'2026-12-03T02:00', '2026-12-03 02:00:00+00:00' or just '02:00' (today, store time)."""
+    try:
+        t = time.fromisoformat(text)
+        return datetime.combine(datetime.now(tz).date(), t, tzinfo=t.tzinfo or tz)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--start-time '{text}' is not a time (HH:MM) or ISO date-time") from None
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=tz)
+
+
+def probe_duration(video: str) -> float | None:
+    """Length of a video file in seconds (None for live streams or unknown); raises SourceError
+    with one clear line when the file is missing or not a video."""
+    import av
+
+    from gemwatch.sources.video import SourceError
+
+    if "://" in video or video.startswith("/dev/"):
+        return None
+    if not Path(video).exists():
+        raise SourceError(f"cannot open {video}: no such file")
+    try:
+        with av.open(video) as container:
+            if not container.streams.video:
+                raise SourceError(f"{video}: no video stream in this file")
+            if container.duration is not None:
+                return float(container.duration) / 1_000_000
+            s = container.streams.video[0]
+            if s.duration is not None and s.time_base is not None:
+                return float(s.duration * s.time_base)
+    except av.FFmpegError as exc:
+        raise SourceError(f"cannot open {video}: {exc}") from None
+    return None
+
+
+def analyze(
+    cfg: GemwatchConfig,
+    video: str,
+    *,
+    zones: list[Zone] | None = None,
+    start_time: datetime | None = None,
+    fps: float | None = None,
+    on_frame: Callable[[Frame, Observation], None] | None = None,
+    extra_sinks: tuple[Any, ...] = (),
+) -> AnalysisReport:
+    """Run the pipeline over ``video`` and return what was stored.
+
+    The camera comes from the config when one has this url (its zones apply), else a new one
+    named after the file; ``zones`` replaces the camera's zones.
+    """
+    camera = next((c for c in cfg.cameras if c.url == video), None)
+    if camera is None:
+        camera = Camera(id=camera_id_for(video), name=Path(video).name, url=video)
+    updates: dict[str, Any] = {}
+    if zones is not None:
+        updates["zones"] = zones
+    if fps is not None:
+        updates["fps"] = fps
+    if updates:
+        camera = camera.model_copy(update=updates)
+    store = EventStore(cfg.storage.resolved_database_url(), cfg.store.tz)
+    run_id = uuid7()
+    try:
+        store.start_run(run_id, "analyze", [video])
+        detector = build_detector(cfg.perception.detector)
+        pose = build_pose(cfg.perception.pose) if cfg.perception.pose is not None else None
+        sink = FanoutSink(StoreSink(store, run_id), *extra_sinks)
+        pipeline = CameraPipeline(
+            cfg, camera, sink, detector=detector, pose=pose, start_time=start_time, on_frame=on_frame
+        )
+        result = pipeline.run()
+        store.end_run(run_id, "error" if result.error else "done", result.error)
+        event_rows = [
+            row for row in store.events(camera_id=camera.id, limit=100000) if row.id in pipeline.event_ids
+        ]
+        return AnalysisReport(run_id, camera, result, event_rows, store.tracks(run_id))
+    finally:
+        store.close()
+

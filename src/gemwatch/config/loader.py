@@ -1,0 +1,138 @@
+"""Read ``gemwatch.yml`` and turn every validation problem into one line naming key and line.
+
+The YAML is parsed with ruamel.yaml's round-trip loader because it keeps each key's line
+number; pydantic's error locations are then walked through the parsed tree to find it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+from gemwatch.config.models import GemwatchConfig
+
+ENV_OVERRIDES = {
+    "GEMWATCH_DATA_DIR": ("storage", "data_dir"),
+    "GEMWATCH_DATABASE_URL": ("storage", "database_url"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}: " if self.line is not None else ""
+        return f"{where}{self.path or '<root>'}: {self.message}"
+
+
+class ConfigError(Exception):
+    """All problems of one config file; ``str()`` lists each on its own line."""
+
+    def __init__(self, source: str, problems: Sequence[ConfigProblem]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        super().__init__("\n".join(f"{source}: {p}" for p in self.problems))
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, Mapping):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _line_of(root: Any, loc: Sequence[int | str]) -> int | None:
+    """1-based line of the deepest existing node on ``loc`` (the key itself where possible)."""
+    node = root
+    line: int | None = None
+    for part in loc:
+        if isinstance(node, CommentedMap) and isinstance(part, str) and part in node:
+            line = node.lc.key(part)[0] + 1
+            node = node[part]
+        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
+            line = node.lc.item(part)[0] + 1
+            node = node[part]
+        else:
+            if line is None and hasattr(node, "lc"):
+                line = node.lc.line + 1
+            break
+    return line
+
+
+def _format_loc(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.startswith("function-") or part in {"tagged-union"}:
+            continue
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def _clean_loc(loc: Sequence[int | str]) -> list[int | str]:
+    """Drop pydantic's union/discriminator tags (e.g. 'centernet') that are not YAML keys."""
+    return [p for p in loc if not (isinstance(p, str) and (p.startswith("function-") or "[" in p))]
+
+
+def parse(text: str, source: str = "<config>", *, env: Mapping[str, str] | None = None) -> GemwatchConfig:
+    yaml = YAML(typ="rt")
+    try:
+        root = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(source, [ConfigProblem("", line, f"YAML syntax: {exc.problem}")]) from None
+    if root is None:
+        root = CommentedMap()
+    if not isinstance(root, CommentedMap):
+        raise ConfigError(source, [ConfigProblem("", 1, "the file must be a mapping of keys")])
+    data = _plain(root)
+    for var, (section, key) in ENV_OVERRIDES.items():
+        value = (env if env is not None else os.environ).get(var)
+        if value:
+            data.setdefault(section, {})[key] = value
+    try:
+        return GemwatchConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = _clean_loc(err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (not part of the gemwatch config; check the spelling)"
+            elif err["type"] == "missing":
+                msg = "required key is missing"
+            problems.append(ConfigProblem(_format_loc(loc), _line_of(root, loc), msg))
+        problems.sort(key=lambda p: (p.line or 0, p.path))
+        raise ConfigError(source, problems) from None
+
+
+def load(path: str | Path) -> GemwatchConfig:
+    """Load and validate a config file; raises ConfigError listing every problem at once.
+
+    Relative ``storage.data_dir`` and camera file paths stay relative to the working directory,
+    like any command-line path.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(p), [ConfigProblem("", None, f"cannot read: {exc.strerror or exc}")]) from None
+    return parse(text, str(p))
+
+
+EXAMPLE_PATH = Path(__file__).with_name("example.yml")

@@ -1,0 +1,1 @@
+"""Perception: motion gate, models, tracking and zones; knows nothing of rules, alerts or SQL."""

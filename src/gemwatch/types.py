@@ -1,0 +1,142 @@
+"""The vocabulary that flows along the pipeline: Frame → Observation → Event.
+
+These are the only shapes that cross package boundaries (see docs/architecture.md).
+Time is always seconds (float): ``ts`` is wall-clock UTC epoch seconds derived from the
+stream's presentation timestamps, never a frame count.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from gemwatch.sources.packets import PacketRing
+
+
+class Role(StrEnum):
+    """What a tracked person is to the store; uncertain stays ``unknown``."""
+
+    UNKNOWN = "unknown"
+    CUSTOMER = "customer"
+    STAFF = "staff"
+    GUARD = "guard"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+@dataclass(slots=True)
+class Frame:
+    """One decoded, upright BGR picture from a camera.
+
+    ``pts`` is the presentation time in seconds from the start of the stream; ``ts`` is the
+    same instant as wall-clock UTC epoch seconds (stream start time + pts).
+    """
+
+    camera_id: str
+    ts: float
+    pts: float
+    image: np.ndarray
+    index: int = 0
+    ring: PacketRing | None = None
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A tracked person at one instant. ``box`` is (x1, y1, x2, y2) in frame pixels.
+
+    ``keypoints`` (17 × (x, y, score), COCO order, pixels) is present only where a pose pass ran.
+    """
+
+    track_id: int
+    box: tuple[float, float, float, float]
+    score: float
+    role: Role = Role.UNKNOWN
+    keypoints: np.ndarray | None = None
+
+    @property
+    def foot(self) -> tuple[float, float]:
+        """Bottom-centre of the box: where the person stands, used for zone membership."""
+        x1, _, x2, y2 = self.box
+        return ((x1 + x2) / 2.0, y2)
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """Everything perception knows about one camera at one instant; the only thing rules read.
+
+    ``zone_people`` maps a zone id to the track ids inside it (by foot point, normalised).
+    """
+
+    camera_id: str
+    ts: float
+    width: int
+    height: int
+    people: tuple[Person, ...] = ()
+    zone_people: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    motion: float = 0.0
+    detector_ran: bool = False
+
+    def person(self, track_id: int) -> Person | None:
+        for p in self.people:
+            if p.track_id == track_id:
+                return p
+        return None
+
+
+def uuid7() -> str:
+    """A time-ordered UUID (RFC 9562 version 7) so event ids sort by creation time."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= ((rand >> 62) & 0xFFF) << 64
+    value |= 0b10 << 62
+    value |= rand & ((1 << 62) - 1)
+    return str(uuid.UUID(int=value))
+
+
+@dataclass(slots=True)
+class Event:
+    """Something a rule found. Rules emit the same ``id`` again to update an open event
+    (e.g. loitering's final duration); ``ended`` marks the last update.
+    """
+
+    type: str
+    severity: Severity
+    camera_id: str
+    start_ts: float
+    description: str
+    zone_id: str | None = None
+    end_ts: float | None = None
+    ended: bool = False
+    people: tuple[int, ...] = ()
+    scores: dict[str, float] = field(default_factory=dict)
+    snapshot_path: str | None = None
+    clip_path: str | None = None
+    id: str = field(default_factory=uuid7)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration_s(self) -> float | None:
+        return None if self.end_ts is None else self.end_ts - self.start_ts
