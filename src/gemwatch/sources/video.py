@@ -84,7 +84,15 @@ class CameraStatus:
 
 
 class SourceError(Exception):
-    """A video cannot be read; the message is one line naming the camera and what went wrong."""
+    """A video cannot be read; the message is one line naming the camera and what went wrong.
+
+    ``reason`` is the same line without the camera prefix (for :class:`CameraStatus`).
+    """
+
+    def __init__(self, reason: str, camera_id: str | None = None) -> None:
+        super().__init__(reason if camera_id is None else f"camera {camera_id!r}: {reason}")
+        self.reason = reason
+        self.camera_id = camera_id
 
 
 @dataclass(slots=True)
@@ -306,15 +314,18 @@ class VideoSource:
         url, fmt, options = self._open_args()
         where = redact_url(self.url)
         if not self.live and not Path(url).exists():
-            raise SourceError(f"camera {self.camera_id!r}: cannot open {where}: No such file or directory")
+            raise SourceError(f"cannot open {where}: No such file or directory", self.camera_id)
         timeout = (self.open_timeout_s, self.read_timeout_s) if self.live else None
         try:
             container = av.open(url, format=fmt, options=options, timeout=timeout)
         except (av.error.FFmpegError, OSError) as exc:
-            raise SourceError(f"camera {self.camera_id!r}: cannot open {where}: {_describe(exc)}") from None
+            hint = ""
+            if not self.live and isinstance(exc, (av.error.InvalidDataError, av.error.EOFError)):
+                hint = " (truncated, or not a video file)"
+            raise SourceError(f"cannot open {where}: {_describe(exc)}{hint}", self.camera_id) from None
         if not container.streams.video:
             container.close()
-            raise SourceError(f"camera {self.camera_id!r}: {where} has no video stream")
+            raise SourceError(f"{where} has no video stream", self.camera_id)
         return container
 
     def _begin_session(self, container: InputContainer) -> _Session:
@@ -403,7 +414,7 @@ class VideoSource:
         try:
             container = self._open()
         except SourceError as exc:
-            self._set_status(CameraState.OFFLINE, str(exc))
+            self._set_status(CameraState.OFFLINE, exc.reason)
             raise
         session = self._begin_session(container)
         self._set_status(CameraState.ONLINE)
@@ -423,8 +434,7 @@ class VideoSource:
                     break
                 except av.error.FFmpegError as exc:
                     raise SourceError(
-                        f"camera {self.camera_id!r}: corrupt or truncated video at {last_pts:.1f} s: "
-                        f"{_describe(exc)}"
+                        f"corrupt or truncated video at {last_pts:.1f} s: {_describe(exc)}", self.camera_id
                     ) from None
                 self._push(session, packet)
                 try:
@@ -435,8 +445,9 @@ class VideoSource:
                     stats.decode_s += time.perf_counter() - t0
                     if bad_in_row > _MAX_BAD_PACKETS:
                         raise SourceError(
-                            f"camera {self.camera_id!r}: corrupt video at {last_pts:.1f} s: "
-                            f"{bad_in_row} undecodable packets in a row ({_describe(exc)})"
+                            f"corrupt video at {last_pts:.1f} s: {bad_in_row} undecodable packets in a row "
+                            f"({_describe(exc)})",
+                            self.camera_id,
                         ) from None
                     continue
                 bad_in_row = 0
@@ -453,9 +464,16 @@ class VideoSource:
                     stats.frames_yielded += 1
                     yield Frame(self.camera_id, wall0 + pts, pts, image, index, self.ring)
                     index += 1
+        except SourceError as exc:
+            self._set_status(CameraState.OFFLINE, exc.reason)
+            raise
+        except GeneratorExit:
+            self._set_status(CameraState.ENDED, "closed by the consumer")
+            raise
+        else:
+            self._set_status(CameraState.ENDED, "stopped" if self._stop.is_set() else "end of file")
         finally:
             container.close()
-            self._set_status(CameraState.ENDED, "stopped" if self._stop.is_set() else "end of file")
 
     # ----------------------------------------------------------------------------- live
 
@@ -501,13 +519,13 @@ class VideoSource:
             try:
                 container = self._open()
             except SourceError as exc:
-                reason = str(exc)
+                reason = exc.reason
             else:
                 try:
                     flowed = self._live_session(container)
-                    reason = f"camera {self.camera_id!r}: stream ended"
+                    reason = "stream ended"
                 except (av.error.FFmpegError, OSError, SourceError, ValueError) as exc:
-                    reason = f"camera {self.camera_id!r}: stream error: {_describe(exc)}"
+                    reason = f"stream error: {_describe(exc)}"
                 finally:
                     container.close()
             if self._stop.is_set():
