@@ -43,14 +43,14 @@ def load_weights(model_json: Path, manifest: list[dict[str, Any]]) -> dict[str, 
             shape = [int(d) for d in spec["shape"]]
             count = int(np.prod(shape)) if shape else 1
             quant = spec.get("quantization")
+            value: np.ndarray
             if quant:
                 qtype = np.dtype(quant["dtype"])
                 raw = np.frombuffer(blob, dtype=qtype, count=count, offset=offset)
                 offset += count * qtype.itemsize
-                if quant["dtype"] == "float16":
-                    value = raw.astype(np.float32)
-                else:
-                    value = raw.astype(np.float32) * quant["scale"] + quant["min"]
+                value = raw.astype(np.float32)
+                if quant["dtype"] != "float16":
+                    value = value * np.float32(quant["scale"]) + np.float32(quant["min"])
                 value = value.astype(_DTYPES[spec["dtype"]])
             else:
                 dtype = np.dtype(_DTYPES[spec["dtype"]])

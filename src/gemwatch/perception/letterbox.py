@@ -83,7 +83,7 @@ def crop_resize(image: np.ndarray, square: np.ndarray, size: int, pad_value: int
 
     Uses one affine warp, so out-of-frame parts become ``pad_value`` without an extra copy.
     """
-    x1, y1, x2, y2 = (float(v) for v in square)
+    x1, y1, x2 = float(square[0]), float(square[1]), float(square[2])
     scale = size / max(x2 - x1, 1e-6)
     matrix = np.array([[scale, 0.0, -x1 * scale], [0.0, scale, -y1 * scale]], dtype=np.float64)
     return cv2.warpAffine(

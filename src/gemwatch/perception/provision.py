@@ -268,7 +268,8 @@ def _convert(name: str, tfjs: Path, root: Path, python: Path, log: Log) -> dict[
     expected = spec.get("onnx_sha256")
     if expected and digest != expected:
         log(
-            f"{name}: note: sha256 {digest[:12]}… differs from the pinned {expected[:12]}… (other converter build)"
+            f"{name}: note: sha256 {digest[:12]}… differs from the pinned {expected[:12]}… "
+            "(another converter build; the recorded local checksum is what verify() checks)"
         )
     log(f"{name}: done in {time.monotonic() - started:.0f} s, {out.stat().st_size / 1e6:.1f} MB")
     return {

@@ -37,6 +37,9 @@ _POSE_PLUGINS = (
 )
 
 
+_MODULE_OF_TYPE: dict[str, str] = {}
+
+
 def _load(plugins: tuple[tuple[str, str], ...]) -> dict[str, type[BaseModel]]:
     """Config classes keyed by their ``type`` literal, skipping modules that fail to import."""
     found: dict[str, type[BaseModel]] = {}
@@ -49,6 +52,7 @@ def _load(plugins: tuple[tuple[str, str], ...]) -> dict[str, type[BaseModel]]:
         config_cls: type[BaseModel] = getattr(module, class_name)
         type_name = config_cls.model_fields["type"].annotation.__args__[0]  # type: ignore[union-attr]
         found[type_name] = config_cls
+        _MODULE_OF_TYPE[type_name] = module_name
     return found
 
 
@@ -72,17 +76,28 @@ else:
     PoseConfig = _union(POSE_TYPES)
 
 
+def _plugin_module(cfg: BaseModel, registry: dict[str, type[BaseModel]]) -> Any:
+    type_name = getattr(cfg, "type", None)
+    if type_name not in registry or not isinstance(cfg, registry[type_name]):
+        raise ValueError(
+            f"no plugin for {type(cfg).__name__} (type {type_name!r}); available: {sorted(registry)}"
+        )
+    return importlib.import_module(f"{__name__}.{_MODULE_OF_TYPE[type_name]}")
+
+
 def build_detector(cfg: BaseModel) -> PersonDetector:
-    """Build the person detector a config names; loads onnxruntime and the model file."""
-    module = importlib.import_module(f"{__name__}.{cfg.type}")  # type: ignore[attr-defined]
-    detector: PersonDetector = module.build(cfg)
+    """Build the person detector a config names; loads onnxruntime and the model file.
+
+    Raises ``ModelMissingError`` / ``ModelLoadError`` (``gemwatch.perception.provision``) with a
+    message a store's installer can act on.
+    """
+    detector: PersonDetector = _plugin_module(cfg, DETECTOR_TYPES).build(cfg)
     return detector
 
 
 def build_pose(cfg: BaseModel) -> PoseEstimator:
     """Build the pose estimator a config names; loads onnxruntime and the model file."""
-    module = importlib.import_module(f"{__name__}.movenet")
-    estimator: PoseEstimator = module.build(cfg)
+    estimator: PoseEstimator = _plugin_module(cfg, POSE_TYPES).build(cfg)
     return estimator
 
 
