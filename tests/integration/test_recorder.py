@@ -3,6 +3,7 @@ ffprobe and PyAV (duration, keyframe start, the pictures really from the request
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import subprocess
@@ -14,11 +15,11 @@ import pytest
 from conftest import data_file
 from fixtures.clips import box_time, write_clip
 
-SLOW = 20.0  # box speed, pixels per second
-
 from gemwatch.events.recorder import ClipRecorder
 from gemwatch.sources.packets import PacketRing
 from gemwatch.sources.video import VideoSource
+
+SLOW = 20.0  # box speed, pixels per second
 
 
 def ffprobe(path: Path) -> dict:
@@ -182,7 +183,7 @@ def test_vtest_avi_msmpeg4_falls_back_to_matroska(tmp_path: Path) -> None:
     duration = float(info["format"]["duration"])
     # vtest.avi has a keyframe every 10 s or so: the clip may start up to one interval early.
     keyframes = [p.pts_s for p in _keyframes(clip)]
-    interval = max(b - a for a, b in zip(keyframes, keyframes[1:], strict=False))
+    interval = max(b - a for a, b in itertools.pairwise(keyframes))
     assert 10.0 - 0.15 <= duration <= 10.0 + interval + 0.15
     assert info["first_packet"]["flags"].startswith("K")
     assert info["decode_errors"] == ""
