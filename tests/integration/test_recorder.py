@@ -14,7 +14,6 @@ import pytest
 
 from conftest import data_file
 from fixtures.clips import box_time, write_clip
-
 from gemwatch.events.recorder import ClipRecorder
 from gemwatch.sources.packets import PacketRing
 from gemwatch.sources.video import VideoSource
