@@ -258,6 +258,37 @@ class Storage(_Strict):
         return self.database_url or f"sqlite:///{(self.data_dir / 'gemwatch.db').as_posix()}"
 
 
+class Web(_Strict):
+    """The web console started by ``gemwatch run``."""
+
+    enabled: bool = Field(default=True, description="Serve the web console from gemwatch run.")
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address to bind; 0.0.0.0 serves the whole store network (use TLS then).",
+    )
+    port: int = Field(default=7480, ge=1, le=65535, description="TCP port of the web console.")
+    tls_cert: Path | None = Field(
+        default=None, description="PEM certificate; serve HTTPS when set together with tls_key."
+    )
+    tls_key: Path | None = Field(default=None, description="PEM private key for tls_cert.")
+    session_hours: float = Field(
+        default=12.0, gt=0, le=24 * 30, description="A login lasts this long (one shift by default)."
+    )
+    live_fps: float = Field(
+        default=4.0, gt=0, le=15, description="Most live-view pictures per second a watched camera writes."
+    )
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Web:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("give both tls_cert and tls_key, or neither")
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+
 class GemwatchConfig(_Strict):
     """The whole ``gemwatch.yml``."""
 
@@ -269,6 +300,7 @@ class GemwatchConfig(_Strict):
     recorder: Recorder = Field(default_factory=Recorder, description="Clips.")
     retention: Retention = Field(default_factory=Retention, description="How long evidence is kept.")
     storage: Storage = Field(default_factory=Storage, description="Where things are stored.")
+    web: Web = Field(default_factory=Web, description="The web console.")
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> GemwatchConfig:
