@@ -289,6 +289,181 @@ class Web(_Strict):
         return self.tls_cert is not None
 
 
+class AlertSchedule(StrEnum):
+    ALWAYS = "always"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class WebhookTarget(_Strict):
+    """A plain HTTP(S) endpoint that receives each alert as JSON, HMAC-signed."""
+
+    url: str = Field(description="Endpoint that receives a POST per alert stage.")
+    secret_env: str | None = Field(default=None, description="Environment variable holding the HMAC secret.")
+    secret_file: Path | None = Field(default=None, description="File holding the HMAC secret.")
+    timeout_s: float = Field(default=5.0, gt=0, le=60, description="Seconds before a send counts as failed.")
+
+
+class AlertRecipient(_Strict):
+    """Someone (or something) alerts go to; one delivery per channel target, tracked separately."""
+
+    id: str = Field(description="Recipient id used by routes, escalations and actions.")
+    name: str | None = Field(default=None, description="Human name, shown in the audit log.")
+    apprise: list[str] = Field(
+        default_factory=list,
+        description="Apprise URLs (ntfy://, pover://, tgram://, mailto://, json://, …), one delivery each.",
+    )
+    webhooks: list[WebhookTarget] = Field(default_factory=list, description="Signed JSON webhooks.")
+    mqtt: bool = Field(default=False, description="Publish to the MQTT broker (Home Assistant sees it).")
+
+    _id = field_validator("id")(_check_id)
+
+    @model_validator(mode="after")
+    def _has_channel(self) -> AlertRecipient:
+        if not (self.apprise or self.webhooks or self.mqtt):
+            raise ValueError(f"recipient '{self.id}' has no channel: give apprise, webhooks or mqtt: true")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id
+
+
+class EscalationStep(_Strict):
+    after_s: float = Field(gt=0, description="Seconds without acknowledgement after the previous step.")
+    recipients: list[str] = Field(min_length=1, description="Recipient ids alerted at this step.")
+
+
+class AlertRoute(_Strict):
+    """Which events go to whom, when; one incident is one alert (updated), not a storm."""
+
+    id: str = Field(description="Route id.")
+    event_types: list[str] = Field(
+        default_factory=lambda: ["*"], description="Event types, shell patterns (loitering, presence.*)."
+    )
+    min_severity: Severity = Field(default=Severity.INFO, description="Lowest severity routed.")
+    cameras: list[str] = Field(default_factory=list, description="Only these cameras; empty = all.")
+    zones: list[str] = Field(default_factory=list, description="Only these zones; empty = all.")
+    schedule: AlertSchedule = Field(
+        default=AlertSchedule.ALWAYS,
+        description="always, open (during alerts.store_hours) or closed (outside them).",
+    )
+    recipients: list[str] = Field(min_length=1, description="Recipient ids alerted first.")
+    cooldown_s: float = Field(
+        default=60.0, ge=0, description="A new event of the same type/camera/zone within this is folded in."
+    )
+    escalation: list[EscalationStep] = Field(
+        default_factory=list, description="Next recipient lists while nobody acknowledges."
+    )
+    actions: list[str] = Field(default_factory=list, description="One-tap action ids offered in the alert.")
+    sound: bool = Field(default=False, description="Let push channels sound (alerts are silent by default).")
+
+    _id = field_validator("id")(_check_id)
+
+
+class MqttCommand(_Strict):
+    topic: str = Field(description="Topic the command is published to, e.g. store/doors/set.")
+    payload: str = Field(description="Payload, e.g. LOCK.")
+    qos: int = Field(default=1, ge=0, le=2, description="MQTT QoS.")
+    retain: bool = Field(default=False, description="Retain the command on the broker.")
+
+
+class AlertAction(_Strict):
+    """A one-tap response that does not alert the suspect (lock doors, switch a relay, call security)."""
+
+    id: str = Field(description="Action id.")
+    label: str = Field(description="Button text, e.g. 'Lock the doors'.")
+    mqtt: MqttCommand | None = Field(default=None, description="MQTT command to publish.")
+    notify: list[str] = Field(default_factory=list, description="Recipient ids told that it was asked for.")
+    allowed: list[str] = Field(min_length=1, description="Recipient ids who may use it.")
+
+    _id = field_validator("id")(_check_id)
+
+    @model_validator(mode="after")
+    def _does_something(self) -> AlertAction:
+        if self.mqtt is None and not self.notify:
+            raise ValueError(f"action '{self.id}' does nothing: give mqtt or notify")
+        return self
+
+
+class MqttBroker(_Strict):
+    host: str = Field(default="127.0.0.1", description="Broker host.")
+    port: int = Field(default=1883, ge=1, le=65535, description="Broker port.")
+    username: str | None = Field(default=None, description="User name.")
+    password_env: str | None = Field(default=None, description="Environment variable holding the password.")
+    tls: bool = Field(default=False, description="Connect with TLS.")
+    node_id: str = Field(default="node", description="This node's id in topics (one per store box).")
+    base_topic: str = Field(default="gemwatch", description="Topic root (see docs/mqtt.md).")
+    discovery: bool = Field(default=True, description="Announce cameras to Home Assistant.")
+    discovery_prefix: str = Field(default="homeassistant", description="Home Assistant discovery prefix.")
+
+    _node = field_validator("node_id")(_check_id)
+
+
+class Alerts(_Strict):
+    """Routing, channels, links and retries of alerts (see docs/alerts.md)."""
+
+    public_url: str | None = Field(
+        default=None, description="Base URL of the console for links in alerts; no links without it."
+    )
+    link_secret_env: str = Field(
+        default="GEMWATCH_LINK_SECRET", description="Environment variable holding the link-signing secret."
+    )
+    link_secret_file: Path | None = Field(
+        default=None, description="File holding the link secret (default: generated in data_dir)."
+    )
+    link_ttl_s: float = Field(default=86400.0, gt=0, description="Ack and media links expire after this.")
+    action_ttl_s: float = Field(default=1800.0, gt=0, description="One-tap action links expire after this.")
+    store_hours: list[TimeWindow] = Field(
+        default_factory=list, description="Opening hours for schedule: open/closed routes."
+    )
+    recipients: list[AlertRecipient] = Field(default_factory=list, description="Who can be alerted.")
+    routes: list[AlertRoute] = Field(default_factory=list, description="What goes to whom.")
+    actions: list[AlertAction] = Field(default_factory=list, description="One-tap actions.")
+    mqtt: MqttBroker | None = Field(default=None, description="MQTT broker for mqtt recipients and actions.")
+    retry_base_s: float = Field(default=2.0, gt=0, description="First retry delay; doubles per attempt.")
+    retry_max_s: float = Field(default=120.0, gt=0, description="Longest retry delay.")
+    give_up_after_s: float = Field(default=86400.0, gt=0, description="Undelivered alerts fail after this.")
+    send_timeout_s: float = Field(default=8.0, gt=0, le=120, description="Per-send network timeout.")
+    max_attachment_mb: float = Field(default=10.0, ge=0, description="Larger clips go as a link only.")
+
+    @model_validator(mode="after")
+    def _references(self) -> Alerts:
+        rids = {r.id for r in self.recipients}
+        aids = {a.id for a in self.actions}
+        named_ids = (("recipient", [r.id for r in self.recipients]), ("route", [r.id for r in self.routes]))
+        for name, ids in named_ids:
+            dup = {i for i in ids if ids.count(i) > 1}
+            if dup:
+                raise ValueError(f"{name} id(s) used twice: {', '.join(sorted(dup))}")
+        for route in self.routes:
+            named = route.recipients + [r for step in route.escalation for r in step.recipients]
+            missing = sorted({r for r in named if r not in rids})
+            if missing:
+                raise ValueError(f"route '{route.id}' names unknown recipient(s): {', '.join(missing)}")
+            unknown = sorted(set(route.actions) - aids)
+            if unknown:
+                raise ValueError(f"route '{route.id}' names unknown action(s): {', '.join(unknown)}")
+        for action in self.actions:
+            missing = sorted({r for r in action.allowed + action.notify if r not in rids})
+            if missing:
+                raise ValueError(f"action '{action.id}' names unknown recipient(s): {', '.join(missing)}")
+            if action.mqtt is not None and self.mqtt is None:
+                raise ValueError(f"action '{action.id}' publishes MQTT but alerts.mqtt is not configured")
+        if self.mqtt is None and any(r.mqtt for r in self.recipients):
+            raise ValueError("a recipient has mqtt: true but alerts.mqtt (the broker) is not configured")
+        return self
+
+    def recipient(self, recipient_id: str) -> AlertRecipient | None:
+        return next((r for r in self.recipients if r.id == recipient_id), None)
+
+    def route(self, route_id: str) -> AlertRoute | None:
+        return next((r for r in self.routes if r.id == route_id), None)
+
+    def action(self, action_id: str) -> AlertAction | None:
+        return next((a for a in self.actions if a.id == action_id), None)
+
+
 class GemwatchConfig(_Strict):
     """The whole ``gemwatch.yml``."""
 
@@ -301,6 +476,7 @@ class GemwatchConfig(_Strict):
     retention: Retention = Field(default_factory=Retention, description="How long evidence is kept.")
     storage: Storage = Field(default_factory=Storage, description="Where things are stored.")
     web: Web = Field(default_factory=Web, description="The web console.")
+    alerts: Alerts = Field(default_factory=Alerts, description="Alerts: routes, channels, escalation.")
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> GemwatchConfig:
