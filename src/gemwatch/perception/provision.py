@@ -137,9 +137,20 @@ def _write_local(root: Path, data: dict[str, Any]) -> None:
 
 
 def _model_ok(root: Path, name: str, local: dict[str, Any]) -> bool:
+    """True if the file matches its recorded checksum, or the pinned one (a copied folder
+    without its manifest); a pinned match is recorded so ``verify()`` accepts it too."""
     path = root / _spec(name)["onnx"]
+    if not path.is_file():
+        return False
+    digest = sha256_file(path)
     recorded = local["models"].get(name, {}).get("sha256")
-    return path.is_file() and recorded is not None and sha256_file(path) == recorded
+    if recorded is not None:
+        return digest == recorded
+    if digest == _spec(name).get("onnx_sha256"):
+        local["models"][name] = {"sha256": digest, "size": path.stat().st_size, "source": "pinned"}
+        _write_local(root, local)
+        return True
+    return False
 
 
 def provision(names: list[str] | None = None, *, force: bool = False, log: Log = print) -> dict[str, Path]:
