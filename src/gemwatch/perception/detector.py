@@ -34,6 +34,8 @@ COCO_CLASSES: tuple[str, ...] = (
     "teddy bear", "hair drier", "toothbrush",
 )  # fmt: skip
 
+_CLASS_NAMES = np.array(COCO_CLASSES, dtype=object)
+
 COCO_IDS: dict[str, int] = {name: i for i, name in enumerate(COCO_CLASSES)}
 
 PERSON = COCO_IDS["person"]
@@ -144,7 +146,7 @@ class PersonDetector(ABC):
         xyxy, scores, class_ids = xyxy[area_ok], scores[area_ok], class_ids[area_ok]
         order = np.argsort(-scores, kind="stable")
         xyxy, scores, class_ids = xyxy[order], scores[order], class_ids[order]
-        names = np.array([COCO_CLASSES[i] for i in class_ids], dtype=object)
+        names = _CLASS_NAMES[class_ids]
         detections = sv.Detections(
             xyxy=xyxy.reshape(-1, 4), confidence=scores, class_id=class_ids, data={"class_name": names}
         )
