@@ -18,6 +18,7 @@ sees half a clip.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -63,26 +64,30 @@ def write_clip(
 ) -> Path:
     """Remux ``packets`` (decode order, starting on a keyframe) into a clip near ``path``.
 
-    Only the packets of the first packet's stream session are used (a reconnect that changed
-    codec parameters ends the clip), and only those decoded by ``end_pts``. Timestamps are
-    rebased so the first picture shows at 0. Returns the written path, whose suffix follows
-    the container chosen for the codec. Raises ``ValueError`` when there is nothing to write
-    and ``av.error.FFmpegError``/``OSError`` when writing fails (the temp file is removed).
+    Packets from different stream sessions (a reconnect in the middle) cannot share one
+    output stream, so only the session with the most packets in the clip is used. Only
+    packets decoded by ``end_pts`` are kept. Timestamps are rebased so the first picture shows
+    at 0. Returns the written path, whose suffix follows the container chosen for the codec.
+    Raises ``ValueError`` when there is nothing to write and ``av.error.FFmpegError``/``OSError``
+    when writing fails (the temp file is removed).
     """
-    if not packets:
-        raise ValueError("no packets to write")
-    params = packets[0].params
-    if not packets[0].keyframe:
-        raise ValueError("a clip must start on a keyframe")
-    t0 = packets[0].pts_s
-    chosen: list[RingPacket] = []
+    if end_pts is not None:
+        packets = [p for p in packets if p.dts_s <= end_pts + 1e-6]
+    segments: list[list[RingPacket]] = []
     for packet in packets:
-        if packet.params is not params or (end_pts is not None and packet.dts_s > end_pts + 1e-6):
-            break
-        # Pictures shown before the first keyframe belong to an open GOP: they reference the
-        # previous GOP, which the clip does not have.
-        if packet.pts_s >= t0 - 1e-6:
-            chosen.append(packet)
+        if not segments or packet.params is not segments[-1][0].params:
+            segments.append([])
+        segments[-1].append(packet)
+    if not segments:
+        raise ValueError("no packets to write")
+    segment = max(segments, key=len)
+    if not segment[0].keyframe:
+        raise ValueError("a clip must start on a keyframe")
+    params = segment[0].params
+    t0 = segment[0].pts_s
+    # Pictures shown before the first keyframe belong to an open GOP: they reference the
+    # previous GOP, which the clip does not have.
+    chosen = [p for p in segment if p.pts_s >= t0 - 1e-6]
     tb: Fraction = params.time_base
     path.parent.mkdir(parents=True, exist_ok=True)
     with params.open_template() as template:
@@ -124,17 +129,24 @@ def _mux_all(
     t0: float,
     tb: Fraction,
 ) -> None:
-    last_dts: int | None = None
-    for rp in packets:
-        pts = round((rp.pts_s - t0) / tb)
-        dts = round((rp.dts_s - t0) / tb)
-        if last_dts is not None and dts <= last_dts:
-            continue  # muxers refuse non-increasing dts (timestamp glitch in a live stream)
-        dts = min(dts, pts)
-        last_dts = dts
+    """Mux ``packets`` with presentation times rebased to ``t0`` and decode times rebuilt.
+
+    Decode times come from the presentation times, not from the demuxer: live demuxers leave
+    some unset or guessed while their reorder buffer fills. Sorted presentation times, shifted
+    back by the largest reordering, are strictly increasing and never after a packet's own
+    presentation time, which is all a muxer asks (ffmpeg's muxer does the same internally).
+    """
+    pts = [round((rp.pts_s - t0) / tb) for rp in packets]
+    order = sorted(range(len(pts)), key=pts.__getitem__)
+    for prev, cur in itertools.pairwise(order):
+        if pts[cur] <= pts[prev]:
+            pts[cur] = pts[prev] + 1  # duplicate times (estimated ones): keep them distinct
+    ranked = [pts[i] for i in order]
+    shift = max(ranked[i] - pts[i] for i in range(len(pts)))
+    for i, rp in enumerate(packets):
         packet = av.Packet(rp.data)
-        packet.pts = pts
-        packet.dts = dts
+        packet.pts = pts[i]
+        packet.dts = ranked[i] - shift
         packet.duration = rp.duration or 0
         packet.is_keyframe = rp.keyframe
         packet.time_base = tb

@@ -209,6 +209,7 @@ class _Session:
     stream: VideoStream
     params: StreamParams | None = None
     last_dts_s: float = float("-inf")
+    last_pts_s: float | None = None
     frames: int = 0
 
 
@@ -316,13 +317,17 @@ class VideoSource:
         if not self.live and not Path(url).exists():
             raise SourceError(f"cannot open {where}: No such file or directory", self.camera_id)
         timeout = (self.open_timeout_s, self.read_timeout_s) if self.live else None
+        started = time.monotonic()
         try:
             container = av.open(url, format=fmt, options=options, timeout=timeout)
         except (av.error.FFmpegError, OSError) as exc:
-            hint = ""
-            if not self.live and isinstance(exc, (av.error.InvalidDataError, av.error.EOFError)):
-                hint = " (truncated, or not a video file)"
-            raise SourceError(f"cannot open {where}: {_describe(exc)}{hint}", self.camera_id) from None
+            what = _describe(exc)
+            if self.live and time.monotonic() - started >= 0.9 * self.open_timeout_s:
+                # PyAV's timeout aborts FFmpeg mid-read, whose own words then mislead.
+                what = f"no answer within {self.open_timeout_s:g} s (timed out)"
+            elif not self.live and isinstance(exc, (av.error.InvalidDataError, av.error.EOFError)):
+                what += " (truncated, or not a video file)"
+            raise SourceError(f"cannot open {where}: {what}", self.camera_id) from None
         if not container.streams.video:
             container.close()
             raise SourceError(f"{where} has no video stream", self.camera_id)
@@ -347,7 +352,12 @@ class VideoSource:
     # ----------------------------------------------------------------------------- packets
 
     def _push(self, session: _Session, packet: av.Packet) -> None:
-        """Copy one demuxed packet into the ring (no-op without a ring)."""
+        """Copy one demuxed packet into the ring (no-op without a ring).
+
+        A packet without timestamps (RTSP gives some while its reorder buffer fills) is placed
+        one frame after the previous one; the first packets of a session without any are
+        skipped, and the ring then starts at the next keyframe.
+        """
         if self.ring is None or packet.size == 0:
             return
         tb = packet.time_base or session.stream.time_base
@@ -355,16 +365,20 @@ class VideoSource:
             return
         raw_pts, raw_dts = packet.pts, packet.dts
         raw_time = raw_pts if raw_pts is not None else raw_dts
-        if raw_time is None:
+        if raw_time is None and session.last_pts_s is None:
             return
         if session.params is None:
             if not packet.is_keyframe:
                 return
             session.params = StreamParams.capture(session.stream, packet)
-        pts_s = self._timeline.map(float(raw_time * tb), guard_jumps=self.live)
-        dts_s = pts_s if raw_dts is None else self._timeline.map(float(raw_dts * tb), guard_jumps=False)
+        if raw_time is not None:
+            pts_s = self._timeline.map(float(raw_time * tb), guard_jumps=self.live)
+        else:
+            pts_s = (session.last_pts_s or 0.0) + self._frame_step(session)
+        dts_s = pts_s if raw_dts is None else self._timeline.map(float(raw_dts * tb))
         dts_s = max(dts_s, session.last_dts_s)
         session.last_dts_s = dts_s
+        session.last_pts_s = pts_s
         self.ring.push(
             RingPacket(
                 data=bytes(packet),
@@ -378,12 +392,15 @@ class VideoSource:
             )
         )
 
+    @staticmethod
+    def _frame_step(session: _Session) -> float:
+        rate = session.stream.average_rate or session.stream.guessed_rate
+        return float(1 / rate) if rate else 0.04
+
     def _frame_pts(self, session: _Session, vf: VideoFrame) -> float:
         t = vf.time
         if t is None:
-            rate = session.stream.average_rate or session.stream.guessed_rate
-            step = float(1 / rate) if rate else 0.04
-            return self._timeline.last + step
+            return self._timeline.last + self._frame_step(session)
         return self._timeline.map(float(t), guard_jumps=self.live)
 
     def _to_image(self, vf: VideoFrame) -> np.ndarray:
@@ -524,6 +541,8 @@ class VideoSource:
                 try:
                     flowed = self._live_session(container)
                     reason = "stream ended"
+                except (av.error.ExitError, av.error.TimeoutError, TimeoutError):
+                    reason = f"no data for {self.read_timeout_s:g} s (timed out)"
                 except (av.error.FFmpegError, OSError, SourceError, ValueError) as exc:
                     reason = f"stream error: {_describe(exc)}"
                 finally:
