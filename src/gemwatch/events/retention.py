@@ -76,14 +76,17 @@ def _evidence(data_dir: Path, subdirs: tuple[str, ...], now: float) -> list[tupl
 
 
 def _prune_empty_dirs(data_dir: Path, subdirs: tuple[str, ...]) -> None:
+    """Remove emptied folders two or more levels down (e.g. per-day folders), keeping the
+    per-camera folders that a running pipeline writes into."""
     for sub in subdirs:
         root = data_dir / sub
         if not root.is_dir():
             continue
-        for dirpath, dirnames, filenames in os.walk(root, topdown=False):
-            if Path(dirpath) != root and not dirnames and not filenames:
+        for dirpath, _dirnames, _filenames in os.walk(root, topdown=False):
+            path = Path(dirpath)
+            if len(path.relative_to(root).parts) >= 2 and not any(path.iterdir()):
                 with contextlib.suppress(OSError):
-                    os.rmdir(dirpath)
+                    path.rmdir()
 
 
 def enforce(
