@@ -210,6 +210,7 @@ class _Session:
     params: StreamParams | None = None
     last_dts_s: float = float("-inf")
     last_pts_s: float | None = None
+    no_clips: bool = False
     frames: int = 0
 
 
@@ -368,9 +369,14 @@ class VideoSource:
         if raw_time is None and session.last_pts_s is None:
             return
         if session.params is None:
-            if not packet.is_keyframe:
+            if not packet.is_keyframe or session.no_clips:
                 return
-            session.params = StreamParams.capture(session.stream, packet)
+            try:
+                session.params = StreamParams.capture(session.stream, packet)
+            except (av.error.FFmpegError, ValueError) as exc:
+                session.no_clips = True
+                log.warning("camera %r: no clips from this stream: %s", self.camera_id, _describe(exc))
+                return
         if raw_time is not None:
             pts_s = self._timeline.map(float(raw_time * tb), guard_jumps=self.live)
         else:
