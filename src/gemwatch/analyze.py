@@ -24,6 +24,9 @@ from gemwatch.perception.plugins import build_detector, build_pose
 from gemwatch.pipeline import CameraPipeline, PipelineResult
 from gemwatch.types import Frame, Observation, uuid7
 
+# Seconds ``analyze`` waits at the end for alerts still being sent; the rest stay in the outbox.
+ALERT_DRAIN_S = 10.0
+
 
 @dataclass(slots=True)
 class AnalysisReport:
@@ -126,11 +129,14 @@ def analyze(
         camera = camera.model_copy(update=updates)
     store = EventStore(cfg.storage.resolved_database_url(), cfg.store.tz)
     run_id = uuid7()
+    from gemwatch.alerts.dispatcher import from_config as alert_dispatcher
+
+    alerts = alert_dispatcher(cfg, store.engine)  # None without alert routes
     try:
         store.start_run(run_id, "analyze", [video])
         detector = build_detector(cfg.perception.detector)
         pose = build_pose(cfg.perception.pose) if cfg.perception.pose is not None else None
-        sink = FanoutSink(StoreSink(store, run_id), *extra_sinks)
+        sink = FanoutSink(StoreSink(store, run_id), *([alerts] if alerts else []), *extra_sinks)
         pipeline = CameraPipeline(
             cfg, camera, sink, detector=detector, pose=pose, start_time=start_time, on_frame=on_frame
         )
@@ -141,5 +147,7 @@ def analyze(
         ]
         return AnalysisReport(run_id, camera, result, event_rows, store.tracks(run_id))
     finally:
+        if alerts is not None:
+            alerts.close(drain_s=ALERT_DRAIN_S)
         store.close()
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from gemwatch.config.models import Camera, GemwatchConfig
-from gemwatch.events.bus import StoreSink, drain
+from gemwatch.events.bus import FanoutSink, StoreSink, drain
 from gemwatch.events.retention import enforce
 from gemwatch.events.store import EventStore
 from gemwatch.types import uuid7
@@ -71,7 +71,10 @@ def run_node(cfg: GemwatchConfig, *, start_time: datetime | None = None, stop_af
     run_id = uuid7()
     cameras = [c for c in cfg.cameras if c.enabled]
     store.start_run(run_id, "run", [c.url for c in cameras])
-    sink = StoreSink(store, run_id)
+    from gemwatch.alerts.dispatcher import from_config as alert_dispatcher
+
+    alerts = alert_dispatcher(cfg, store.engine)  # None without alert routes
+    sink = FanoutSink(StoreSink(store, run_id), *([alerts] if alerts else []))
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     stop = ctx.Event()
@@ -137,6 +140,8 @@ def run_node(cfg: GemwatchConfig, *, start_time: datetime | None = None, stop_af
                 log.warning("camera %s did not stop in time; terminating", w.camera.id)
                 w.process.terminate()
         drain(q, sink, timeout=0.5)
+        if alerts is not None:
+            alerts.close(drain_s=5.0)  # what is left is sent after the next start
         store.end_run(run_id, "stopped" if stopping.is_set() else "done")
         store.close()
         signal.signal(signal.SIGINT, old_int)

@@ -1,0 +1,223 @@
+"""The persistent outbox: every delivery is a committed row before anything is sent.
+
+A sender picks due rows, at most one in flight per target and oldest first (so a clip never
+overtakes its snapshot, and a target that is down is one backoff timer, not a flood of
+retries); the row records attempts, the last error, when it was sent and the latency from
+the triggering frame. Rows survive restarts, so a crash between detection and sending only
+delays the alert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from gemwatch.alerts.routing import Target
+from gemwatch.alerts.schema import OutboxRow
+
+PENDING = "pending"
+SENT = "sent"
+FAILED = "failed"
+CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One outbox row as a channel sees it."""
+
+    id: int
+    key: str
+    event_id: str
+    route_id: str
+    stage: str
+    level: int
+    target: Target
+    payload: dict[str, Any]
+    attempts: int
+    created_ts: float
+    frame_ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    key: str
+    event_id: str
+    route_id: str
+    stage: str
+    level: int
+    target: Target
+    payload: dict[str, Any]
+    frame_ts: float
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryState:
+    """Delivery state per recipient and channel, for the event detail page."""
+
+    key: str
+    stage: str
+    level: int
+    recipient_id: str
+    channel: str
+    state: str
+    attempts: int
+    last_error: str | None
+    created_ts: float
+    sent_ts: float | None
+    latency_s: float | None
+
+
+def _delivery(row: OutboxRow) -> Delivery:
+    return Delivery(
+        row.id,
+        row.key,
+        row.event_id,
+        row.route_id,
+        row.stage,
+        row.level,
+        Target(row.recipient_id, row.channel, row.target),
+        dict(row.payload),
+        row.attempts,
+        row.created_ts,
+        row.frame_ts,
+    )
+
+
+def enqueue(session: Session, items: Iterable[NewDelivery], now: float) -> int:
+    """Insert deliveries in the caller's transaction; a key already present is skipped.
+    Returns how many rows were new."""
+    values = [
+        {
+            "key": d.key,
+            "event_id": d.event_id,
+            "route_id": d.route_id,
+            "stage": d.stage,
+            "level": d.level,
+            "recipient_id": d.target.recipient_id,
+            "channel": d.target.channel,
+            "target": d.target.key,
+            "payload": d.payload,
+            "state": PENDING,
+            "attempts": 0,
+            "next_attempt_ts": now,
+            "created_ts": now,
+            "frame_ts": d.frame_ts,
+        }
+        for d in items
+    ]
+    if not values:
+        return 0
+    dialect = session.get_bind().dialect.name
+    new = 0
+    for v in values:
+        if dialect == "sqlite":
+            stmt: Any = sqlite_insert(OutboxRow).values(**v).on_conflict_do_nothing(index_elements=["key"])
+        elif dialect == "postgresql":
+            stmt = pg_insert(OutboxRow).values(**v).on_conflict_do_nothing(index_elements=["key"])
+        else:
+            if session.scalar(select(OutboxRow.id).where(OutboxRow.key == v["key"])) is not None:
+                continue
+            session.add(OutboxRow(**v))
+            new += 1
+            continue
+        new += getattr(session.execute(stmt), "rowcount", 0) or 0
+    return new
+
+
+class Outbox:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sessions = sessionmaker(engine, expire_on_commit=False)
+
+    def due(self, now: float, busy: set[tuple[str, str, str]], limit: int = 64) -> list[Delivery]:
+        """The oldest pending row of every target that is not busy, if it is due now."""
+        with self.sessions() as s:
+            rows = s.scalars(
+                select(OutboxRow).where(OutboxRow.state == PENDING).order_by(OutboxRow.id).limit(5000)
+            )
+            seen: set[tuple[str, str, str]] = set()
+            out: list[Delivery] = []
+            for row in rows:
+                tkey = (row.recipient_id, row.channel, row.target)
+                if tkey in seen:
+                    continue
+                seen.add(tkey)
+                if tkey in busy or row.next_attempt_ts > now:
+                    continue
+                out.append(_delivery(row))
+                if len(out) >= limit:
+                    break
+            return out
+
+    def next_due_ts(self) -> float | None:
+        with self.sessions() as s:
+            return s.scalar(select(func.min(OutboxRow.next_attempt_ts)).where(OutboxRow.state == PENDING))
+
+    def mark_sent(self, row_id: int, sent_ts: float, latency_s: float, attempts: int) -> None:
+        with self.sessions.begin() as s:
+            s.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == row_id)
+                .values(state=SENT, sent_ts=sent_ts, latency_s=latency_s, attempts=attempts, last_error=None)
+            )
+
+    def mark_retry(self, row_id: int, next_ts: float, attempts: int, error: str) -> None:
+        with self.sessions.begin() as s:
+            s.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == row_id)
+                .values(next_attempt_ts=next_ts, attempts=attempts, last_error=error[:2000])
+            )
+
+    def mark_failed(self, row_id: int, attempts: int, error: str) -> None:
+        with self.sessions.begin() as s:
+            s.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id == row_id)
+                .values(state=FAILED, attempts=attempts, last_error=error[:2000])
+            )
+
+    def retry_now(self, channel: str, now: float) -> int:
+        """Make a channel's waiting rows due at once (its connection just came back)."""
+        with self.sessions.begin() as s:
+            res = s.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.state == PENDING, OutboxRow.channel == channel, OutboxRow.next_attempt_ts > now
+                )
+                .values(next_attempt_ts=now)
+            )
+            return int(getattr(res, "rowcount", 0) or 0)
+
+    def pending_count(self) -> int:
+        with self.sessions() as s:
+            return int(s.scalar(select(func.count()).where(OutboxRow.state == PENDING)) or 0)
+
+    def states(self, event_id: str) -> list[DeliveryState]:
+        """Every delivery of one event, oldest first (shown in the console's event detail)."""
+        with self.sessions() as s:
+            rows: Sequence[OutboxRow] = list(
+                s.scalars(select(OutboxRow).where(OutboxRow.event_id == event_id).order_by(OutboxRow.id))
+            )
+            return [
+                DeliveryState(
+                    r.key,
+                    r.stage,
+                    r.level,
+                    r.recipient_id,
+                    r.channel,
+                    r.state,
+                    r.attempts,
+                    r.last_error,
+                    r.created_ts,
+                    r.sent_ts,
+                    r.latency_s,
+                )
+                for r in rows
+            ]
