@@ -114,8 +114,8 @@ class MiniRtspServer:
         self.units = units
         self.sps, self.pps = sps, pps
         self.duration = units[-1].pts + 0.04
-        self._listener = socket.create_server(("127.0.0.1", port), reuse_port=False)
-        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # create_server sets SO_REUSEADDR, so a restarted server gets the same port at once.
+        self._listener = socket.create_server(("127.0.0.1", port))
         self.port = self._listener.getsockname()[1]
         self._stop = threading.Event()
         self._clients: list[socket.socket] = []
