@@ -3,11 +3,13 @@ rotation flags, variable frame rate, damaged and missing files."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import threading
 import time
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import av
@@ -20,10 +22,12 @@ from fixtures.clips import (
     CONTAINER_CODECS,
     arrow_points_up,
     box_time,
+    draw_scene,
     truncate_copy,
     variable_rate_times,
     write_clip,
 )
+from gemwatch.events.recorder import ClipRecorder
 from gemwatch.sources.packets import PacketRing
 from gemwatch.sources.video import CameraState, SourceError, VideoSource, is_live_url, redact_url
 
@@ -235,3 +239,89 @@ def test_live_is_guessed_from_the_url(url: str, live: bool) -> None:
 def test_passwords_are_redacted() -> None:
     assert redact_url("rtsp://admin:s3cret@10.0.0.5:554/s1") == "rtsp://admin:***@10.0.0.5:554/s1"
     assert redact_url("rtsp://10.0.0.5/s1") == "rtsp://10.0.0.5/s1"
+
+
+class MjpegCamera:
+    """A cheap HTTP camera: JPEG pictures as multipart/x-mixed-replace at ``fps``, real time."""
+
+    def __init__(self, fps: float = 10.0) -> None:
+        period = 1.0 / fps
+        stopping = threading.Event()
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                t0 = time.monotonic()
+                with contextlib.suppress(OSError):
+                    while not stopping.is_set():
+                        t = time.monotonic() - t0
+                        jpeg = cv2.imencode(".jpg", draw_scene(t, 320, 240, speed=10.0))[1].tobytes()
+                        head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+                        self.wfile.write(head.encode() + jpeg + b"\r\n")
+                        stopping.wait(period)
+
+        self._stopping = stopping
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/video.mjpg"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_http_mjpeg_camera_is_live_and_timed_by_arrival(tmp_path: Path) -> None:
+    """FFmpeg's MJPEG-over-HTTP demuxer numbers pictures as if at 25 fps; pts must follow real time."""
+    camera = MjpegCamera(fps=10.0)
+    ring = PacketRing(capacity_s=5.0)
+    source = VideoSource("counter", camera.url, 5.0, ring=ring, backoff_initial_s=0.2, backoff_max_s=0.5)
+    assert source.live
+    got: list[tuple[float, float, float]] = []
+    errors: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            for f in source.frames():
+                got.append((time.monotonic(), f.pts, f.ts))
+        except BaseException as exc:
+            errors.append(exc)
+
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    try:
+        deadline = time.monotonic() + 10.0
+        while len(got) < 12 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(got) >= 12, source.status
+        assert source.status.state == CameraState.ONLINE
+        span_wall = got[-1][0] - got[2][0]
+        span_pts = got[-1][1] - got[2][1]
+        assert span_pts == pytest.approx(span_wall, abs=0.15)  # not 2.5× faster
+        assert abs(got[-1][2] - time.time()) < 1.0
+        # Every MJPEG picture is a keyframe and goes into the ring; an MP4 clip comes out.
+        assert len(ring) >= 20 and all(p.keyframe for p in ring.snapshot(0.0))
+        rec = ClipRecorder("counter", ring, tmp_path, pre_roll_s=1.0, post_roll_s=0.5)
+        trigger = got[-1][1]
+        rec.request("ev", trigger, got[-1][2])
+        while got[-1][1] < trigger + 0.6 and time.monotonic() < deadline + 5:
+            time.sleep(0.05)
+        written = rec.poll(got[-1][1])
+        assert [p.suffix for _, p in written] == [".mp4"]
+        with av.open(str(written[0][1])) as clip:
+            frames = list(clip.decode(video=0))
+            assert 10 <= len(frames) <= 20  # ~1.5 s at 10 fps
+            assert float(clip.duration or 0) / 1e6 == pytest.approx(1.5, abs=0.3)
+    finally:
+        t0 = time.monotonic()
+        source.stop()
+        consumer.join(timeout=3.0)
+        camera.stop()
+    assert time.monotonic() - t0 < 1.5
+    assert not errors

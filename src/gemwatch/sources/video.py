@@ -56,6 +56,8 @@ _LIVE_SCHEMES = (
     "tcp://",
 )
 _USB_RE = re.compile(r"^usb:(\d+)$")
+# Demuxers whose timestamps do not follow real time; live streams through them use arrival time.
+_ARRIVAL_CLOCK_FORMATS = frozenset({"mpjpeg", "mjpeg", "jpeg_pipe", "image2pipe"})
 # Decode errors in a row after which a file is called corrupt rather than merely damaged.
 _MAX_BAD_PACKETS = 25
 # A live stream whose timestamps jump by more than this is treated as restarted (new clock).
@@ -187,6 +189,11 @@ class _Timeline:
         self._last = max(self._last, pts)
         return pts
 
+    def map_absolute(self, pts: float) -> float:
+        """Record a time already on the continuous clock (arrival-time streams), kept monotonic."""
+        self._last = max(self._last + 1e-6, pts)
+        return self._last
+
     @property
     def last(self) -> float:
         return self._last
@@ -211,6 +218,7 @@ class _Session:
     last_dts_s: float = float("-inf")
     last_pts_s: float | None = None
     no_clips: bool = False
+    arrival_clock: bool = False
     frames: int = 0
 
 
@@ -336,7 +344,10 @@ class VideoSource:
 
     def _begin_session(self, container: InputContainer) -> _Session:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        # HTTP/MJPEG demuxers invent timestamps (a frame counter at 25 fps, whatever the real
+        # rate), so there the arrival time is the truth; decode each picture as it arrives.
+        arrival = self.live and container.format.name in _ARRIVAL_CLOCK_FORMATS
+        stream.thread_type = "SLICE" if arrival else "AUTO"
         now = time.time()
         if self._wall0 is None:
             self._wall0 = self.start_time.timestamp() if self.start_time is not None else now
@@ -348,7 +359,11 @@ class VideoSource:
         if not self.live and stream.start_time is not None and stream.time_base is not None:
             origin = float(stream.start_time * stream.time_base)
         self._timeline.begin(base, origin)
-        return _Session(stream)
+        return _Session(stream, arrival_clock=arrival)
+
+    def _arrival_pts(self) -> float:
+        """Seconds since the source first opened, on the same clock as a session's ``base``."""
+        return self._timeline.map_absolute(time.monotonic() - (self._mono0 or 0.0))
 
     # ----------------------------------------------------------------------------- packets
 
@@ -366,7 +381,7 @@ class VideoSource:
             return
         raw_pts, raw_dts = packet.pts, packet.dts
         raw_time = raw_pts if raw_pts is not None else raw_dts
-        if raw_time is None and session.last_pts_s is None:
+        if raw_time is None and session.last_pts_s is None and not session.arrival_clock:
             return
         if session.params is None:
             if not packet.is_keyframe or session.no_clips:
@@ -377,7 +392,10 @@ class VideoSource:
                 session.no_clips = True
                 log.warning("camera %r: no clips from this stream: %s", self.camera_id, _describe(exc))
                 return
-        if raw_time is not None:
+        if session.arrival_clock:
+            pts_s = self._arrival_pts()
+            raw_dts = None
+        elif raw_time is not None:
             pts_s = self._timeline.map(float(raw_time * tb), guard_jumps=self.live)
         else:
             pts_s = (session.last_pts_s or 0.0) + self._frame_step(session)
@@ -404,6 +422,8 @@ class VideoSource:
         return float(1 / rate) if rate else 0.04
 
     def _frame_pts(self, session: _Session, vf: VideoFrame) -> float:
+        if session.arrival_clock:
+            return self._arrival_pts()
         t = vf.time
         if t is None:
             return self._timeline.last + self._frame_step(session)
