@@ -1,8 +1,9 @@
 """The model plugin registry: one module per model, chosen in config by its ``type``.
 
-Import is light on purpose (pydantic only; onnxruntime loads when a model is built), because
-the config package imports ``DetectorConfig`` and ``PoseConfig`` from here. A plugin module
-that fails to import is logged and left out of the registry instead of breaking start-up.
+Import is light on purpose (pydantic, numpy and OpenCV; onnxruntime loads when a model is
+built and supervision on the first detection), because the config package imports
+``DetectorConfig`` and ``PoseConfig`` from here. A plugin module that fails to import is
+logged and left out of the registry instead of breaking start-up.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ POSE_TYPES: dict[str, type[BaseModel]] = _load(_POSE_PLUGINS)
 def _union(configs: dict[str, type[BaseModel]]) -> Any:
     """A discriminated union over the loaded config classes (a lone class needs no union)."""
     members = tuple(configs.values())
+    if not members:
+        raise ImportError("no model plugin could be imported; see the errors logged above")
     if len(members) == 1:
         return members[0]
     return Annotated[functools.reduce(operator.or_, members), Field(discriminator="type")]
