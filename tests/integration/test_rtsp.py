@@ -326,8 +326,12 @@ def test_rtsp_reconnects_after_the_camera_dies(
         assert resumed_after < 5.0
         assert source.status.state == CameraState.ONLINE
         assert [s.state for s in statuses].count(CameraState.ONLINE) >= 2
-        # The pts clock keeps running across the reconnect; ts stays close to wall-clock.
+        # The pts clock keeps running across the reconnect, outage included (compared once the
+        # new session's opening burst has been decoded); ts follows wall-clock.
+        assert wait_for(lambda: len(consumer.frames) > before + 5, 3.0)
         assert consumer.frames[before][1] > last_pts
+        wall_gap = consumer.frames[before + 5][0] - consumer.frames[before - 1][0]
+        assert consumer.frames[before + 5][1] - last_pts == pytest.approx(wall_gap, abs=0.5)
         assert abs(consumer.frames[-1][2] - time.time()) < 3.0
         # A new session brings its own parameters, once its first timed keyframe is in.
         assert wait_for(lambda: ring.params is not first_session, 5.0)

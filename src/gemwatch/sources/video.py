@@ -181,7 +181,12 @@ class _Timeline:
 
     def map(self, raw: float, *, guard_jumps: bool = False) -> float:
         if self._origin is None:
+            # A session's first timestamp: after an outage the clock jumps ahead by the outage
+            # (``base`` is wall time since the first open); it never runs backwards.
+            self._base = max(self._base, self._last)
             self._origin = raw
+            self._last = max(self._last, self._base)
+            return self._base
         pts = raw - self._origin + self._base
         if guard_jumps and (pts < self._last - 1.0 or pts > self._last + _LIVE_JUMP_S):
             self._base, self._origin = self._last, raw
@@ -268,6 +273,7 @@ class VideoSource:
         self._timeline = _Timeline()
         self._wall0: float | None = None
         self._mono0: float | None = None
+        self._opened_at = time.monotonic()
         self._reformatter = VideoReformatter()
 
     # ----------------------------------------------------------------------------- status
@@ -326,7 +332,7 @@ class VideoSource:
         if not self.live and not Path(url).exists():
             raise SourceError(f"cannot open {where}: No such file or directory", self.camera_id)
         timeout = (self.open_timeout_s, self.read_timeout_s) if self.live else None
-        started = time.monotonic()
+        started = self._opened_at = time.monotonic()
         try:
             container = av.open(url, format=fmt, options=options, timeout=timeout)
         except (av.error.FFmpegError, OSError) as exc:
@@ -348,13 +354,16 @@ class VideoSource:
         # rate), so there the arrival time is the truth; decode each picture as it arrives.
         arrival = self.live and container.format.name in _ARRIVAL_CLOCK_FORMATS
         stream.thread_type = "SLICE" if arrival else "AUTO"
-        now = time.time()
+        # A live stream starts flowing when it is opened, and opening reads ahead to learn
+        # the codec, so the first packet is as old as the open call: anchor the clock there.
+        started = self._opened_at if self.live else time.monotonic()
         if self._wall0 is None:
-            self._wall0 = self.start_time.timestamp() if self.start_time is not None else now
-            self._mono0 = time.monotonic()
+            wall_started = time.time() - (time.monotonic() - started)
+            self._wall0 = self.start_time.timestamp() if self.start_time is not None else wall_started
+            self._mono0 = started
             base = 0.0
         else:
-            base = time.monotonic() - (self._mono0 or 0.0)
+            base = started - (self._mono0 or 0.0)
         origin = None
         if not self.live and stream.start_time is not None and stream.time_base is not None:
             origin = float(stream.start_time * stream.time_base)
