@@ -28,6 +28,8 @@ app = typer.Typer(
 )
 models_app = typer.Typer(no_args_is_help=True, help="List, provision and verify the offline models.")
 app.add_typer(models_app, name="models")
+user_app = typer.Typer(no_args_is_help=True, help="Web console users, roles and the first-run set-up link.")
+app.add_typer(user_app, name="user")
 out = Console()
 err = Console(stderr=True)
 
@@ -279,7 +281,7 @@ def run(
     if not any(c.enabled for c in cfg.cameras):
         raise _fail(f"{config}: no enabled cameras")
     try:
-        code = run_node(cfg, start_time=start)
+        code = run_node(cfg, start_time=start, config_path=config)
     except StoreError as exc:
         raise _fail(str(exc)) from None
     raise typer.Exit(code)
@@ -351,6 +353,88 @@ def models_verify() -> None:
     if problems:
         raise typer.Exit(1)
     out.print("all models present and verified")
+
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="gemwatch.yml (for the database)")]
+
+
+def _password(given: bool) -> str:
+    if given:
+        return sys.stdin.readline().rstrip("\n")
+    return str(typer.prompt("password", hide_input=True, confirmation_prompt=True))
+
+
+@user_app.command("add")
+def user_add(
+    username: Annotated[str, typer.Argument(help="Log-in name")],
+    role: Annotated[str, typer.Option("--role", help="owner, manager, security, staff or auditor")] = "staff",
+    config: ConfigOpt = Path("gemwatch.yml"),
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read it from stdin")] = False,
+) -> None:
+    """Add a web console user (the password is asked for, never given on the command line)."""
+    from gemwatch.web import admin
+    from gemwatch.web.auth import AuthError
+
+    cfg = _load_config(config)
+    try:
+        admin.add(cfg, username, _password(password_stdin), role)
+    except AuthError as exc:
+        raise _fail(str(exc)) from None
+    out.print(f"user '{username}' added as {role}")
+
+
+@user_app.command("list")
+def user_list(config: ConfigOpt = Path("gemwatch.yml")) -> None:
+    """List the web console's users and roles."""
+    from gemwatch.web import admin
+
+    table = Table(title="gemwatch users")
+    for col in ("user", "role", "state", "last log-in"):
+        table.add_column(col)
+    for u in admin.users(_load_config(config)):
+        table.add_row(u.username, u.role, "disabled" if u.disabled else "active", u.last_login)
+    out.print(table)
+
+
+@user_app.command("set")
+def user_set(
+    username: Annotated[str, typer.Argument(help="Log-in name")],
+    config: ConfigOpt = Path("gemwatch.yml"),
+    role: Annotated[str | None, typer.Option("--role", help="New role")] = None,
+    password: Annotated[bool, typer.Option("--password", help="Ask for a new password")] = False,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read it from stdin")] = False,
+    disable: Annotated[bool, typer.Option("--disable", help="Disable (log out, revoke tokens)")] = False,
+    enable: Annotated[bool, typer.Option("--enable", help="Enable again")] = False,
+) -> None:
+    """Change a user's role or password, or disable/enable the account (audited)."""
+    from gemwatch.web import admin
+    from gemwatch.web.auth import AuthError
+
+    cfg = _load_config(config)
+    new_password = _password(password_stdin) if (password or password_stdin) else None
+    try:
+        disabled = True if disable else False if enable else None
+        admin.change(cfg, username, password=new_password, role=role, disabled=disabled)
+    except AuthError as exc:
+        raise _fail(str(exc)) from None
+    out.print(f"user '{username}' changed")
+
+
+@user_app.command("setup-token")
+def user_setup_token(config: ConfigOpt = Path("gemwatch.yml")) -> None:
+    """Print a new one-time link that creates the owner account (only while there are no users)."""
+    from gemwatch.web import admin
+    from gemwatch.web.auth import AuthError
+
+    cfg = _load_config(config)
+    try:
+        token = admin.setup_token(cfg)
+    except AuthError as exc:
+        raise _fail(str(exc)) from None
+    scheme = "https" if cfg.web.tls else "http"
+    host = "localhost" if cfg.web.host in ("127.0.0.1", "::1") else cfg.web.host
+    url = f"{scheme}://{host}:{cfg.web.port}/setup?token={token}"
+    out.print(f"{url}  (one-time, valid 24 h)", highlight=False, soft_wrap=True)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from gemwatch.config.models import Camera, GemwatchConfig
@@ -27,27 +28,64 @@ log = logging.getLogger(__name__)
 RETENTION_EVERY_S = 600.0
 
 
-def _camera_main(cfg: GemwatchConfig, camera: Camera, q: Any, stop: Any, start_time: datetime | None) -> None:
-    """Entry point of a camera process: build models, run the pipeline until ``stop``."""
+def _camera_main(
+    cfg: GemwatchConfig, camera: Camera, q: Any, stop: Any, start_time: datetime | None, ctl: Any = None
+) -> None:
+    """Entry point of a camera process: build models, run the pipeline until ``stop``.
+
+    ``ctl`` (optional queue) brings edited Camera configs from the web console; they are applied
+    between two frames, on the pipeline's own thread. Live pictures for the console are drawn
+    only while a viewer marker is fresh (see ``gemwatch.web.live``).
+    """
     logging.basicConfig(level=logging.INFO, format=f"%(asctime)s %(levelname)s [{camera.id}] %(message)s")
     from gemwatch.events.bus import QueueSink
     from gemwatch.perception.plugins import build_detector, build_pose
     from gemwatch.pipeline import CameraPipeline
+    from gemwatch.web.live import LiveWriter, OpenZones
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     detector = build_detector(cfg.perception.detector)
     pose = build_pose(cfg.perception.pose) if cfg.perception.pose is not None else None
-    pipeline = CameraPipeline(cfg, camera, QueueSink(q), detector=detector, pose=pose, start_time=start_time)
+    sink = OpenZones(QueueSink(q))
+    pending: list[Camera] = []
+    live = LiveWriter(
+        cfg.storage.data_dir,
+        camera.id,
+        cfg.store.tz,
+        max_fps=cfg.web.live_fps,
+        zones=lambda: pipeline.camera.zones,
+        alerts=sink.zones,
+    )
+
+    def on_frame(frame: Any, obs: Any) -> None:
+        if pending:
+            pipeline.set_camera(pending.pop())
+            pending.clear()
+            log.info("camera %s: new zones applied (%d zone(s))", camera.id, len(pipeline.camera.zones))
+        live.on_frame(frame, obs)
+
+    pipeline = CameraPipeline(
+        cfg, camera, sink, detector=detector, pose=pose, start_time=start_time, on_frame=on_frame
+    )
 
     def watch_stop() -> None:
         stop.wait()
         pipeline.stop()
 
+    def watch_ctl() -> None:
+        while (update := ctl.get()) is not None:
+            pending.append(update)
+
     threading.Thread(target=watch_stop, daemon=True).start()
+    if ctl is not None:
+        threading.Thread(target=watch_ctl, daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: pipeline.stop())
     result = pipeline.run()
     log.info(
-        "camera %s stopped after %d frames%s", camera.id, result.frames, f": {result.error}" if result.error else ""
+        "camera %s stopped after %d frames%s",
+        camera.id,
+        result.frames,
+        f": {result.error}" if result.error else "",
     )
 
 
@@ -65,8 +103,36 @@ def _is_file(camera: Camera) -> bool:
     return "://" not in url and not url.startswith("/dev/")
 
 
-def run_node(cfg: GemwatchConfig, *, start_time: datetime | None = None, stop_after_s: float | None = None) -> int:
-    """Run until SIGINT/SIGTERM (or every file camera has ended); returns the exit code."""
+class _Control:
+    """What the web console may ask of the node: hand a camera its edited zones (no restart)."""
+
+    def __init__(self, workers: dict[str, _Worker], ctls: dict[str, Any]) -> None:
+        self.workers = workers
+        self.ctls = ctls
+
+    def reload_camera(self, camera: Camera) -> bool:
+        w = self.workers.get(camera.id)
+        if w is None:
+            return False
+        w.camera = camera  # a restart after this uses the new zones too
+        if not w.process.is_alive():
+            return False
+        self.ctls[camera.id].put(camera)
+        return True
+
+
+def run_node(
+    cfg: GemwatchConfig,
+    *,
+    start_time: datetime | None = None,
+    stop_after_s: float | None = None,
+    config_path: Path | None = None,
+) -> int:
+    """Run until SIGINT/SIGTERM (or every file camera has ended); returns the exit code.
+
+    With ``web.enabled`` the web console serves from a thread of this process; ``config_path``
+    is where its zone editor saves.
+    """
     store = EventStore(cfg.storage.resolved_database_url(), cfg.store.tz)
     run_id = uuid7()
     cameras = [c for c in cfg.cameras if c.enabled]
@@ -74,15 +140,23 @@ def run_node(cfg: GemwatchConfig, *, start_time: datetime | None = None, stop_af
     from gemwatch.alerts.dispatcher import from_config as alert_dispatcher
 
     alerts = alert_dispatcher(cfg, store.engine)  # None without alert routes
-    sink = FanoutSink(StoreSink(store, run_id), *([alerts] if alerts else []))
+    from gemwatch.web.hub import Hub
+
+    hub = Hub()  # camera states and live updates for the web console
+    sink = FanoutSink(StoreSink(store, run_id), *([alerts] if alerts else []), hub)
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     stop = ctx.Event()
     workers: dict[str, _Worker] = {}
+    ctls: dict[str, Any] = {}
 
     def spawn(camera: Camera, restarts: int = 0) -> None:
+        ctl = ctls.setdefault(camera.id, ctx.Queue())
         p = ctx.Process(
-            target=_camera_main, args=(cfg, camera, q, stop, start_time), name=f"gemwatch-{camera.id}", daemon=False
+            target=_camera_main,
+            args=(cfg, camera, q, stop, start_time, ctl),
+            name=f"gemwatch-{camera.id}",
+            daemon=False,
         )
         p.start()
         workers[camera.id] = _Worker(camera, p, time.monotonic(), restarts)
@@ -94,6 +168,7 @@ def run_node(cfg: GemwatchConfig, *, start_time: datetime | None = None, stop_af
         stopping.set()
         stop.set()
 
+    web = _start_web(cfg, store, hub, _Control(workers, ctls), config_path)
     old_int = signal.signal(signal.SIGINT, on_signal)
     old_term = signal.signal(signal.SIGTERM, on_signal)
     for camera in cameras:
@@ -126,7 +201,12 @@ def run_node(cfg: GemwatchConfig, *, start_time: datetime | None = None, stop_af
                 if now - w.started < delay:
                     alive += 1
                     continue
-                log.error("camera %s process exited with code %s; restarting (attempt %d)", cam_id, code, w.restarts + 1)
+                log.error(
+                    "camera %s process exited with code %s; restarting (attempt %d)",
+                    cam_id,
+                    code,
+                    w.restarts + 1,
+                )
                 spawn(w.camera, w.restarts + 1)
                 alive += 1
             if alive == 0:
@@ -140,6 +220,10 @@ def run_node(cfg: GemwatchConfig, *, start_time: datetime | None = None, stop_af
                 log.warning("camera %s did not stop in time; terminating", w.camera.id)
                 w.process.terminate()
         drain(q, sink, timeout=0.5)
+        for ctl in ctls.values():
+            ctl.put(None)
+        if web is not None:
+            web.stop()
         if alerts is not None:
             alerts.close(drain_s=5.0)  # what is left is sent after the next start
         store.end_run(run_id, "stopped" if stopping.is_set() else "done")
@@ -147,6 +231,26 @@ def run_node(cfg: GemwatchConfig, *, start_time: datetime | None = None, stop_af
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
     return 0
+
+
+def _start_web(
+    cfg: GemwatchConfig, store: EventStore, hub: Any, control: _Control, config_path: Path | None
+) -> Any:
+    """Start the web console; a console that cannot start is logged, analysis goes on."""
+    if not cfg.web.enabled:
+        return None
+    from gemwatch.web.deps import WebContext
+    from gemwatch.web.server import WebServer, WebStartError
+
+    try:
+        server = WebServer(
+            WebContext(cfg=cfg, store=store, config_path=config_path, hub=hub, control=control)
+        )
+        server.start()
+    except WebStartError as exc:
+        log.error("%s", exc)
+        return None
+    return server
 
 
 def _retention(cfg: GemwatchConfig, store: EventStore) -> None:
