@@ -56,7 +56,7 @@ class HttpReceiver:
     """Records every POST. ``status`` and ``delay_s`` make it fail or hang on purpose; a hit
     is recorded only when it is answered with 2xx (what a real service would have accepted)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.hits: list[HttpHit] = []
         self.attempts = 0
         self.status = 200
@@ -81,12 +81,15 @@ class HttpReceiver:
                     return
                 if 200 <= status < 300:
                     with receiver._lock:
-                        receiver.hits.append(HttpHit(self.path, dict(self.headers.items()), body, time.time()))
+                        receiver.hits.append(
+                            HttpHit(self.path, dict(self.headers.items()), body, time.time())
+                        )
 
             def log_message(self, *args: Any) -> None:
                 return None
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ThreadingHTTPServer.allow_reuse_address = True
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.port = int(self.server.server_address[1])
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -107,7 +110,7 @@ class HttpReceiver:
 class SmtpReceiver:
     """aiosmtpd on a free port; ``refuse = True`` answers every message with 554."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         from aiosmtpd.controller import Controller
 
         self.messages: list[EmailMessage] = []
@@ -124,7 +127,7 @@ class SmtpReceiver:
                 receiver.messages.append(msg)  # type: ignore[arg-type]
                 return "250 OK"
 
-        self.port = free_port()
+        self.port = port or free_port()
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
         self.controller.start()
 
@@ -138,16 +141,17 @@ class SmtpReceiver:
 class Broker:
     """A private Mosquitto on a free loopback port; stop() and start() to simulate an outage."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, port: int = 0, *, running: bool = True) -> None:
         exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         if not Path(exe).exists():
             pytest.skip("mosquitto is not installed (apt-get install mosquitto)")
         self.exe = exe
-        self.port = free_port()
+        self.port = port or free_port()
         self.conf = tmp / f"mosquitto-{self.port}.conf"
         self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
         self.proc: subprocess.Popen[bytes] | None = None
-        self.start()
+        if running:
+            self.start()
 
     def start(self) -> None:
         self.proc = subprocess.Popen(

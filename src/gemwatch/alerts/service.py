@@ -129,6 +129,7 @@ class AlertService:
         # Open events per camera, for the machines' sensor states (ON while any is open).
         self._open: dict[str, tuple[str, frozenset[str]]] = {}
         self._lock = threading.Lock()
+        self.recover_min_age_s = RECOVER_MIN_AGE_S
 
     # deliveries ---------------------------------------------------------------------------
     def _recipient_ids(self, route: AlertRoute, level: int) -> list[str]:
@@ -365,7 +366,7 @@ class AlertService:
                 return 0
             since = max(float(since_row.value), now - RECOVER_WINDOW_S)
             lo = datetime.fromtimestamp(since, UTC)
-            hi = datetime.fromtimestamp(now - RECOVER_MIN_AGE_S, UTC)
+            hi = datetime.fromtimestamp(now - self.recover_min_age_s, UTC)
             routed_ids = select(RoutedRow.event_id)
             missed = list(
                 s.scalars(

@@ -2,7 +2,7 @@
 service that is down never holds back the e-mail, and each is retried on its own.
 
 Apprise reports failure as ``False`` and explains it in its log; a per-thread log handler
-turns that explanation into the delivery's ``last_error``. Silent by default: services with a
+is kept as the delivery's ``last_error``. Silent by default: services with a
 'no sound' option get it (see :func:`gemwatch.alerts.routing.silence`) unless the route asks
 for sound. Attachments: the snapshot with the first stage, the clip with the second when the
 service takes attachments and the clip is under ``alerts.max_attachment_mb``; a signed link
@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
+from collections import deque
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
@@ -25,20 +27,30 @@ from gemwatch.alerts.outbox import Delivery
 from gemwatch.alerts.routing import Stage, resolve, silence
 from gemwatch.config.models import Alerts
 
-_local = threading.local()
 
+class _RecentWarnings(logging.Handler):
+    """Apprise's recent warnings with their time. Apprise sends on its own executor threads,
+    so a failed send's explanation is found by time window (and by host where it names one);
+    when sends overlap the text may mention a neighbour's failure too: it is diagnostic only."""
 
-class _ThreadCapture(logging.Handler):
-    """Keeps Apprise's warnings for the thread that is sending (threads send in parallel)."""
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: deque[tuple[float, str]] = deque(maxlen=200)
+        self._guard = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
-        lines = getattr(_local, "lines", None)
-        if lines is not None and record.levelno >= logging.WARNING:
-            lines.append(record.getMessage())
+        with self._guard:
+            self.lines.append((record.created, record.getMessage()))
+
+    def since(self, t0: float, host: str | None) -> list[str]:
+        with self._guard:
+            lines = [msg for ts, msg in self.lines if ts >= t0]
+        mine = [msg for msg in lines if host and host in msg]
+        return mine or lines
 
 
-_capture = _ThreadCapture()
-logging.getLogger("apprise").addHandler(_capture)
+_warnings = _RecentWarnings()
+logging.getLogger("apprise").addHandler(_warnings)
 _ASSET = apprise.AppriseAsset(storage_mode="memory")
 
 
@@ -91,12 +103,10 @@ class AppriseChannel:
             paths = self._attachments(delivery)
             if paths:
                 attach = apprise.AppriseAttachment(paths, asset=_ASSET)
-        _local.lines = []
-        try:
-            ok = notifier.notify(body=body, title=title, attach=attach, body_format=apprise.NotifyFormat.TEXT)
-        finally:
-            lines, _local.lines = _local.lines, None
+        t0 = time.time()
+        ok = notifier.notify(body=body, title=title, attach=attach, body_format=apprise.NotifyFormat.TEXT)
         if not ok:
+            lines = _warnings.since(t0, urlsplit(url).hostname)
             raise DeliveryError("; ".join(lines[-3:]) or "Apprise could not deliver")
 
     def close(self) -> None:

@@ -1,6 +1,6 @@
 """MQTT v5 (paho-mqtt): alerts and sensor states for building automation, one-tap commands.
 
-One long-lived connection per process, reconnecting on its own (1 → 10 s). A publish waits
+One long-lived connection per process, reconnecting on its own (1 → 5 s). A publish waits
 for the broker's PUBACK (QoS 1) before the delivery counts as sent; while the connection is
 down a send fails at once (paho would otherwise queue it and deliver it again after the
 outbox's own retry, a duplicate). On every (re)connect the node announces itself ``online``
@@ -65,7 +65,7 @@ class MqttLink:
             self.client.tls_set()
         if presence:
             self.client.will_set(self.topics.status, "offline", qos=1, retain=True)
-        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=5)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self._connected = threading.Event()
