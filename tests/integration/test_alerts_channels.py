@@ -129,6 +129,7 @@ def test_two_stages_reach_every_receiver(tmp_path: Path, receivers) -> None:
         assert hook2["stage"] == "clip" and hook2["links"]["clip"].startswith("http://127.0.0.1:7480/a/clip/")
 
         # delivery state per recipient, with latency from the frame's timestamp
+        assert wait_until(lambda: d.outbox.pending_count() == 0, 5)  # marked after the send returns
         states = d.deliveries(ev.id)
         assert {(s.stage, s.recipient_id, s.channel) for s in states} == {
             (stage, rid, ch)
