@@ -56,6 +56,7 @@ def _setup_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _local(ts: float, cfg: GemwatchConfig) -> str:
@@ -85,7 +86,8 @@ def analyze(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="gemwatch.yml")] = None,
     zones: Annotated[Path | None, typer.Option("--zones", help="YAML file with zones for this video")] = None,
     start_time: Annotated[
-        str | None, typer.Option("--start-time", help="Replay as if it started at this local time (HH:MM or ISO)")
+        str | None,
+        typer.Option("--start-time", help="Replay as if it started at this local time (HH:MM or ISO)"),
     ] = None,
     fps: Annotated[float | None, typer.Option("--fps", help="Analysed frames per second")] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Where clips, snapshots, DB go")] = None,
@@ -225,8 +227,20 @@ def _event_json(e: Any) -> dict[str, Any]:
 
 
 def _print_csv(report: Any) -> None:
-    fields = ["id", "type", "severity", "camera", "zone", "start_local", "end_local", "duration_s",
-              "people", "description", "snapshot", "clip"]
+    fields = [
+        "id",
+        "type",
+        "severity",
+        "camera",
+        "zone",
+        "start_local",
+        "end_local",
+        "duration_s",
+        "people",
+        "description",
+        "snapshot",
+        "clip",
+    ]
     w = csv.DictWriter(sys.stdout, fieldnames=fields, extrasaction="ignore")
     w.writeheader()
     for e in report.events:
@@ -247,8 +261,12 @@ def _print_report(report: Any, cfg: GemwatchConfig) -> None:
         people.add_column(col, justify="right" if col != "first seen" else "left")
     for t in report.tracks:
         people.add_row(
-            str(t.track_id), _local(t.first_ts, cfg), _local(t.last_ts, cfg),
-            f"{t.last_ts - t.first_ts:.1f} s", str(t.observations), f"{t.max_score:.2f}",
+            str(t.track_id),
+            _local(t.first_ts, cfg),
+            _local(t.last_ts, cfg),
+            f"{t.last_ts - t.first_ts:.1f} s",
+            str(t.observations),
+            f"{t.max_score:.2f}",
         )
     out.print(people)
     events = Table(title=f"Events ({len(report.events)})")
@@ -256,7 +274,9 @@ def _print_report(report: Any, cfg: GemwatchConfig) -> None:
         events.add_column(col)
     for e in report.events:
         dur = "" if e.end_ts is None else f"{e.end_ts - e.start_ts:.1f} s"
-        events.add_row(e.start_local, e.type, e.severity, e.zone_id or "", dur, e.description, e.clip_path or "")
+        events.add_row(
+            e.start_local, e.type, e.severity, e.zone_id or "", dur, e.description, e.clip_path or ""
+        )
     out.print(events)
     out.print(f"stored in {cfg.storage.resolved_database_url()} (run {report.run_id})")
 
@@ -264,7 +284,9 @@ def _print_report(report: Any, cfg: GemwatchConfig) -> None:
 @app.command()
 def run(
     config: Annotated[Path, typer.Option("--config", "-c", help="gemwatch.yml")] = Path("gemwatch.yml"),
-    start_time: Annotated[str | None, typer.Option("--start-time", help="For file cameras: replay as if at")] = None,
+    start_time: Annotated[
+        str | None, typer.Option("--start-time", help="For file cameras: replay as if at")
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Watch every camera in the config (one process per camera) until SIGINT/SIGTERM."""
@@ -298,9 +320,7 @@ def demo(
     _setup_logging(False)
     path = video or find_demo_video()
     if path is None:
-        raise _fail(
-            "no demo video found: install Debian's opencv-doc (vtest.avi) or pass --video FILE"
-        )
+        raise _fail("no demo video found: install Debian's opencv-doc (vtest.avi) or pass --video FILE")
     cfg = demo_config(path, data_dir)
     out.print(f"demo: analysing {path} with zones from gemwatch.demo (data in {data_dir})")
     report = _run_analysis(cfg, path, None, None, None, None, quiet=False)
@@ -321,8 +341,12 @@ def models_list() -> None:
         table.add_column(col)
     for m in list_models():
         table.add_row(
-            m.name, "yes" if m.present else "no", "ok" if m.sha_ok else ("-" if not m.present else "MISMATCH"),
-            f"{m.size / 1e6:.1f} MB" if m.present else "", m.licence, str(m.path),
+            m.name,
+            "yes" if m.present else "no",
+            "ok" if m.sha_ok else ("-" if not m.present else "MISMATCH"),
+            f"{m.size / 1e6:.1f} MB" if m.present else "",
+            m.licence,
+            str(m.path),
         )
     out.print(table)
 
@@ -437,6 +461,20 @@ def user_setup_token(config: ConfigOpt = Path("gemwatch.yml")) -> None:
     out.print(f"{url}  (one-time, valid 24 h)", highlight=False, soft_wrap=True)
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
+def main() -> None:
+    """Console entry point: an unexpected error is one line (set GEMWATCH_DEBUG=1 for the traceback)."""
+    import os
 
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("GEMWATCH_DEBUG"):
+            raise
+        err.print(
+            f"[bold red]internal error:[/] {exc.__class__.__name__}: {exc} (GEMWATCH_DEBUG=1 shows the traceback)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        sys.exit(3)

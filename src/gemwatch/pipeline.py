@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from gemwatch.config.models import Camera, GemwatchConfig
 from gemwatch.events.recorder import ClipRecorder
@@ -21,13 +21,15 @@ from gemwatch.events.snapshot import draw_snapshot, write_jpeg
 from gemwatch.events.store import TrackSummary
 from gemwatch.perception.detector import PersonDetector
 from gemwatch.perception.perceiver import Perceiver
-from gemwatch.perception.pose import PoseEstimator
 from gemwatch.rules.base import Rule
 from gemwatch.rules.loitering import LoiteringRule
 from gemwatch.rules.presence import build_rules
 from gemwatch.sources.packets import PacketRing
 from gemwatch.sources.video import CameraStatus, SourceError, VideoSource
 from gemwatch.types import Event, Frame, Observation
+
+if TYPE_CHECKING:
+    from gemwatch.perception.pose import PoseEstimator
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +89,12 @@ class CameraPipeline:
         rec = cfg.recorder
         self.ring = PacketRing(capacity_s=rec.pre_roll_s + 2.0)
         self.recorder = ClipRecorder(
-            camera.id, self.ring, self.clip_dir, pre_roll_s=rec.pre_roll_s, post_roll_s=rec.post_roll_s
+            camera.id,
+            self.ring,
+            self.clip_dir,
+            pre_roll_s=rec.pre_roll_s,
+            post_roll_s=rec.post_roll_s,
+            max_clip_s=rec.max_clip_s,
         )
         self.source = VideoSource(
             camera.id,
@@ -150,15 +157,21 @@ class CameraPipeline:
             result.detector_runs = self.perceiver.detector_runs
             result.wall_s = time.perf_counter() - started
             result.media_s = 0.0 if last is None or first_pts is None else last.pts - first_pts
-            result.stage_ms = self.perceiver.costs.per_frame(result.frames)
+            result.stage_ms = {
+                "decode": self.source.stats.ms_per_yielded,
+                **self.perceiver.costs.per_frame(result.frames),
+            }
             result.tracks = self.track_summaries()
             self.sink.tracks(self.camera.id, result.tracks)
         return result
 
     def track_summaries(self) -> list[TrackSummary]:
         return [
-            TrackSummary(self.camera.id, t.track_id, "unknown", t.first_ts, t.last_ts, t.observations, t.max_score)
+            TrackSummary(
+                self.camera.id, t.track_id, "unknown", t.first_ts, t.last_ts, t.observations, t.max_score
+            )
             for t in self.perceiver.tracker.info.values()
+            if t.confirmed
         ]
 
     def _pts(self, ts: float) -> float:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gemwatch.perception.plugins import DetectorConfig, PoseConfig
-from gemwatch.perception.plugins.centernet import CenterNetConfig
+from gemwatch.perception.plugins.multipose_nanodet import MultiPoseNanoDetConfig
 from gemwatch.types import Severity
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -205,18 +205,45 @@ class Motion(_Strict):
 
 
 class Tracker(_Strict):
+    """ByteTrack plus confirmation over time. Measured on hand-labelled real frames
+    (eval/people.py): a track is reported only once it is credible — one strong detection, or
+    it moved (a bollard, a sign or a mannequin never does) with a fair mean score."""
+
     lost_after_s: float = Field(
         default=2.0, ge=0, description="A track survives this long without a detection (occlusion)."
     )
     min_confirm_s: float = Field(
         default=0.0, ge=0, description="A track must be seen this long before it is reported."
     )
-    match_threshold: float = Field(default=0.8, gt=0, le=1, description="ByteTrack matching threshold.")
+    new_track_min_score: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="A detection needs this score to start a new track; weaker ones only continue "
+        "existing tracks (ByteTrack's second stage).",
+    )
+    confirm_score: float = Field(
+        default=0.2, ge=0, le=1, description="One detection this strong confirms a track."
+    )
+    confirm_motion: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="...or the track's box once held this fraction of moving pixels (motion gate) "
+        "and its mean score is at least confirm_mean_score.",
+    )
+    confirm_mean_score: float = Field(default=0.1, ge=0, le=1, description="See confirm_motion.")
+    contained_ioa: float = Field(
+        default=0.7,
+        gt=0,
+        le=1,
+        description="A weaker box lying this much inside a stronger one is the same person (dropped).",
+    )
 
 
 class Perception(_Strict):
     detector: DetectorConfig = Field(
-        default_factory=lambda: CenterNetConfig(type="centernet"),
+        default_factory=lambda: MultiPoseNanoDetConfig(type="multipose_nanodet"),
         description="Person/object detector plugin (by type).",
     )
     pose: PoseConfig | None = Field(

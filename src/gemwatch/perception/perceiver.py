@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import supervision as sv
@@ -16,10 +17,12 @@ import supervision as sv
 from gemwatch.config.models import Camera, Perception
 from gemwatch.perception.detector import PersonDetector
 from gemwatch.perception.motion import MotionGate
-from gemwatch.perception.pose import PoseEstimator
 from gemwatch.perception.tracker import PersonTracker
 from gemwatch.rules.geometry import foot_points, points_in_polygon
 from gemwatch.types import Frame, Observation, Person
+
+if TYPE_CHECKING:
+    from gemwatch.perception.pose import PoseEstimator
 
 PERSON_CLASS = 0
 
@@ -52,7 +55,7 @@ class Perceiver:
         self.detector = detector
         self.pose = pose
         self.motion = MotionGate(cfg.motion)
-        self.tracker = PersonTracker(cfg.tracker, getattr(cfg.detector, "score_threshold", 0.25))
+        self.tracker = PersonTracker(cfg.tracker)
         self.costs = StageCosts()
         self.frames = 0
         self.detector_runs = 0
@@ -77,9 +80,12 @@ class Perceiver:
             dets = self.detector.detect(frame.image)
             t2 = time.perf_counter()
             self.costs.add("detector", t2 - t1)
-            is_person = dets.class_id == PERSON_CLASS if dets.class_id is not None else np.ones(len(dets), bool)
+            is_person = (
+                dets.class_id == PERSON_CLASS if dets.class_id is not None else np.ones(len(dets), bool)
+            )
             self.last_objects = dets[~is_person]
-            tracked = self.tracker.update(dets[is_person], frame.ts)
+            persons = dets[is_person]
+            tracked = self.tracker.update(persons, frame.ts, self.motion.moving_fraction(persons.xyxy))
             t3 = time.perf_counter()
             self.costs.add("tracker", t3 - t2)
             people = self._people(tracked, frame)
@@ -106,14 +112,21 @@ class Perceiver:
             return ()
         conf = tracked.confidence if tracked.confidence is not None else np.ones(len(tracked))
         assert tracked.tracker_id is not None
-        return tuple(
-            Person(
-                track_id=int(tid),
-                box=(float(b[0]), float(b[1]), float(b[2]), float(b[3])),
-                score=float(c),
+        # A detector that also estimates poses (MultiPose) hands keypoints over for free;
+        # all-zero rows mean "no pose for this box".
+        kps = tracked.data.get("keypoints")
+        people = []
+        for i, (b, c, tid) in enumerate(zip(tracked.xyxy, conf, tracked.tracker_id, strict=True)):
+            kp = None if kps is None or not np.any(kps[i][:, 2] > 0) else np.asarray(kps[i], dtype=np.float32)
+            people.append(
+                Person(
+                    track_id=int(tid),
+                    box=(float(b[0]), float(b[1]), float(b[2]), float(b[3])),
+                    score=float(c),
+                    keypoints=kp,
+                )
             )
-            for b, c, tid in zip(tracked.xyxy, conf, tracked.tracker_id, strict=True)
-        )
+        return tuple(people)
 
     def _zones(self, people: tuple[Person, ...], width: int, height: int) -> dict[str, tuple[int, ...]]:
         if not people or not self.camera.zones:
@@ -132,9 +145,11 @@ class Perceiver:
         if not self._pose_zones:
             return people
         feet = foot_points(np.array([p.box for p in people]), frame.width, frame.height)
-        wanted = np.zeros(len(people), dtype=bool)
+        wanted = np.array([p.keypoints is None for p in people], dtype=bool)
+        inside = np.zeros(len(people), dtype=bool)
         for zone in self._pose_zones:
-            wanted |= points_in_polygon(feet, zone.polygon)
+            inside |= points_in_polygon(feet, zone.polygon)
+        wanted &= inside
         if not wanted.any():
             return people
         boxes = np.array([p.box for p, w in zip(people, wanted, strict=True) if w], dtype=np.float32)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from gemwatch.perception.detector import PersonDetector
     from gemwatch.perception.plugins.centernet import CenterNetConfig
     from gemwatch.perception.plugins.movenet import MoveNetConfig, MoveNetMultiPoseConfig
+    from gemwatch.perception.plugins.multipose_nanodet import MultiPoseNanoDetConfig
     from gemwatch.perception.plugins.nanodet import NanoDetConfig
     from gemwatch.perception.plugins.onnx_yolo import OnnxYoloConfig
     from gemwatch.perception.pose import PoseEstimator
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 # (module, config class name) per capability; the module's build() turns a config into a model.
 _DETECTOR_PLUGINS = (
+    ("multipose_nanodet", "MultiPoseNanoDetConfig"),
     ("centernet", "CenterNetConfig"),
     ("nanodet", "NanoDetConfig"),
     ("onnx_yolo", "OnnxYoloConfig"),
@@ -72,7 +74,9 @@ def _union(configs: dict[str, type[BaseModel]]) -> Any:
 
 
 if TYPE_CHECKING:
-    DetectorConfig = Annotated[CenterNetConfig | NanoDetConfig | OnnxYoloConfig, Field(discriminator="type")]
+    DetectorConfig = Annotated[
+        MultiPoseNanoDetConfig | CenterNetConfig | NanoDetConfig | OnnxYoloConfig, Field(discriminator="type")
+    ]
     PoseConfig = Annotated[MoveNetConfig | MoveNetMultiPoseConfig, Field(discriminator="type")]
 else:
     DetectorConfig = _union(DETECTOR_TYPES)
