@@ -53,8 +53,9 @@ class AlertDispatcher:
         self.outbox = Outbox(engine)
         self.mqtt: MqttLink | None = None
         self.mqtt_channel: MqttChannel | None = None
+        self.apprise = AppriseChannel(self.alerts, cfg.store.tz)
         channels: dict[str, Channel] = {
-            "apprise": AppriseChannel(self.alerts, cfg.store.tz),
+            "apprise": self.apprise,
             "webhook": WebhookChannel(self.alerts, self.secret),
         }
         if self.alerts.mqtt is not None:
@@ -122,7 +123,14 @@ class AlertDispatcher:
         if self.mqtt is not None:
             self.mqtt.start()
         self.sender.start()
+        threading.Thread(target=self._warm, name="alert-warm", daemon=True).start()
         return self
+
+    def _warm(self) -> None:
+        try:
+            self.apprise.warm()
+        except Exception:
+            log.warning("could not pre-load Apprise plugins", exc_info=True)
 
     # sink -----------------------------------------------------------------------------------
     def event(self, ev: Event) -> None:

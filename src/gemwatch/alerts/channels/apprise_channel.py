@@ -109,5 +109,12 @@ class AppriseChannel:
             lines = _warnings.since(t0, urlsplit(url).hostname)
             raise DeliveryError("; ".join(lines[-3:]) or "Apprise could not deliver")
 
+    def warm(self) -> None:
+        """Load the plugins of every configured URL now (the first load costs ~0.2 s), so the
+        first alert does not pay for it."""
+        for recipient in self.alerts.recipients:
+            for url in recipient.apprise:
+                apprise.Apprise(asset=_ASSET).add(url)
+
     def close(self) -> None:
         return None
