@@ -6,6 +6,7 @@ need=()
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
 command -v npm >/dev/null || need+=(npm)
 [ -f /usr/share/doc/opencv-doc/examples/data/vtest.avi ] || need+=(opencv-doc)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
   echo "gemwatch: please install these system packages: ${need[*]}" >&2

@@ -69,7 +69,11 @@ def _camera_main(
     )
 
     def watch_stop() -> None:
-        stop.wait()
+        # Polled, not stop.wait(): a thread that dies inside a multiprocessing Event's wait (this
+        # process ending with its file, or crashing) leaves a sleeper that never wakes, and the
+        # parent's next stop.set() then blocks for ever.
+        while not stop.is_set():
+            time.sleep(0.2)
         pipeline.stop()
 
     def watch_ctl() -> None:
@@ -164,9 +168,10 @@ def run_node(
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
+        # Only a flag here: the main loop sets ``stop``. Setting a multiprocessing Event inside a
+        # signal handler deadlocks when the handler interrupts the main thread's own stop.set().
         log.info("received %s, stopping cameras", signal.Signals(signum).name)
         stopping.set()
-        stop.set()
 
     web = _start_web(cfg, store, hub, _Control(workers, ctls), config_path)
     old_int = signal.signal(signal.SIGINT, on_signal)
@@ -179,6 +184,8 @@ def run_node(
     try:
         while True:
             drain(q, sink)
+            if stopping.is_set():
+                stop.set()
             now = time.monotonic()
             if stop_after_s is not None and now - started > stop_after_s and not stopping.is_set():
                 stopping.set()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -70,8 +70,43 @@ class BodyLimit:
             await _plain(send, 413, b'{"detail":"request body too large"}')
 
 
-class _TooLarge(Exception):
-    pass
+class SecurityHeaders:
+    """Pure ASGI middleware (streams such as SSE and MJPEG pass untouched): no sniffing, no
+    framing, same-origin referrers, a strict CSP for the console's own pages, HSTS over TLS."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"same-origin"),
+            (b"x-frame-options", b"DENY"),
+        ]
+        if not scope["path"].startswith("/a/"):  # the alerts package's one-tap pages style inline
+            extra.append((b"content-security-policy", _CSP.encode()))
+        if scope.get("scheme") == "https":
+            extra.append((b"strict-transport-security", b"max-age=31536000"))
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = list(message.get("headers", [])) + [
+                    (k, v) for k, v in extra if k not in present
+                ]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+class _TooLarge(StarletteHTTPException):
+    """Raised from the body reader: FastAPI re-raises HTTP exceptions, so this becomes a 413."""
+
+    def __init__(self) -> None:
+        super().__init__(413, "request body too large")
 
 
 async def _plain(send: Send, status: int, body: bytes) -> None:
@@ -137,18 +172,7 @@ def build_app(ctx: WebContext) -> FastAPI:
         log.exception("web request %s %s failed", request.method, request.url.path)
         return JSONResponse({"detail": "internal error; see the node's log"}, status_code=500)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Any) -> Response:
-        response: Response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        if not request.url.path.startswith("/a/"):
-            response.headers.setdefault("Content-Security-Policy", _CSP)
-        if request.url.scheme == "https":
-            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-        return response
-
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit)
 
     @app.get("/api/v1/openapi.json", include_in_schema=False)

@@ -140,19 +140,32 @@ def require(perm: Perm) -> Callable[[Request], Awaitable[Principal]]:
 
 
 def route_permissions(app: Any) -> dict[tuple[str, str], Perm | None]:
-    """(method, path) -> the permission a route requires (None = public). For tests and docs."""
+    """(method, path) -> the permission a route requires (None = public). For tests and docs.
+
+    Walks included routers too (FastAPI ≥ 0.120 keeps them as lazy ``_IncludedRouter`` nodes
+    with ``original_router`` and a prefix; older versions copy their routes into the app).
+    """
     out: dict[tuple[str, str], Perm | None] = {}
-    for route in app.routes:
-        methods = getattr(route, "methods", None)
-        dependant = getattr(route, "dependant", None)
-        if not methods or dependant is None:
-            continue
-        perm = None
-        stack = list(dependant.dependencies)
-        while stack:
-            d = stack.pop()
-            perm = getattr(d.call, "perm", None) or perm
-            stack.extend(d.dependencies)
-        for m in methods:
-            out[(m, route.path)] = perm
+
+    def walk(routes: list[Any], prefix: str) -> None:
+        for route in routes:
+            included = getattr(route, "original_router", None)
+            if included is not None:
+                context = getattr(route, "include_context", None)
+                walk(list(included.routes), prefix + str(getattr(context, "prefix", "") or ""))
+                continue
+            methods = getattr(route, "methods", None)
+            dependant = getattr(route, "dependant", None)
+            if not methods or dependant is None:
+                continue
+            perm = None
+            stack = list(dependant.dependencies)
+            while stack:
+                d = stack.pop()
+                perm = getattr(d.call, "perm", None) or perm
+                stack.extend(d.dependencies)
+            for m in methods:
+                out[(m, prefix + route.path)] = perm
+
+    walk(list(app.routes), "")
     return out

@@ -284,9 +284,11 @@ def events_page(
     since: str = "",
     until: str = "",
     page: int = 1,
+    per_page: int = PER_PAGE,
 ) -> Response:
     ctx = ctx_of(request)
     page = max(1, min(page, 100000))
+    per_page = max(5, min(per_page, 200))
     args = {
         "camera": camera,
         "type": type,
@@ -305,13 +307,15 @@ def events_page(
         error = str(exc.detail)
         f = event_filter(p, ctx.tz, None, None, None, None, None, None, None)
     with ctx.session() as s:
-        rows, total = find_events(s, f, page=page, per_page=PER_PAGE)
+        rows, total = find_events(s, f, page=page, per_page=per_page)
         items = [event_out(r, ctx) for r in rows]
         options = facets(s)
     if not p.can(Perm.WATCHLIST):
         options["type"] = [t for t in options["type"] if not t.startswith("watchlist")]
-    query = {k: v for k, v in args.items() if v}
-    pages = max(1, (total + PER_PAGE - 1) // PER_PAGE)
+    query: dict[str, Any] = {k: v for k, v in args.items() if v}
+    if per_page != PER_PAGE:
+        query["per_page"] = per_page
+    pages = max(1, (total + per_page - 1) // per_page)
     values: dict[str, Any] = {
         "items": items,
         "total": total,
