@@ -1,5 +1,6 @@
-"""Escalation: an alert nobody acknowledges reaches the next list after the route's delay;
-acknowledging from the one-tap link stops it, marks the event and is audit-logged."""
+"""Escalation (on SQLite and PostgreSQL): an alert nobody acknowledges reaches the next list
+after the route's delay; acknowledging from the one-tap link stops it, marks the event and is
+audit-logged."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 DELAY_S = 1.0
 
 
-@pytest.fixture
-def setup(tmp_path: Path):
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def setup(request, tmp_path: Path):
     http = HttpReceiver()
     cfg = alert_config(
         tmp_path,
@@ -42,7 +43,8 @@ def setup(tmp_path: Path):
             ],
         },
     )
-    store, ev = store_with_event(tmp_path, cfg)
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    store, ev = store_with_event(tmp_path, cfg, url=url)
     d = AlertDispatcher(cfg, store.engine, secret=T_SECRET, poll_s=0.1).start()
     from gemwatch.alerts.router import build_router
 

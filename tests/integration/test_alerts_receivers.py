@@ -308,12 +308,12 @@ def evidence(tmp: Path) -> tuple[str, str]:
     return str(snap), str(clip.path)
 
 
-def store_with_event(tmp: Path, cfg: Any, **kw: Any) -> tuple[Any, Any]:
-    """An EventStore in ``tmp`` and a loitering Event (triggered now) written to it."""
+def store_with_event(tmp: Path, cfg: Any, *, url: str | None = None, **kw: Any) -> tuple[Any, Any]:
+    """An EventStore (SQLite in ``tmp`` unless ``url``) and a loitering Event (triggered now)."""
     from gemwatch.events.store import EventStore
     from gemwatch.types import Event, Severity
 
-    store = EventStore(f"sqlite:///{tmp / 'db' / 'gemwatch.db'}", cfg.store.tz)
+    store = EventStore(url or f"sqlite:///{tmp / 'db' / 'gemwatch.db'}", cfg.store.tz)
     now = time.time()
     base: dict[str, Any] = dict(
         type="loitering",

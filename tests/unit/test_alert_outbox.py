@@ -1,4 +1,4 @@
-"""The outbox on a real SQLite file: enqueue is idempotent, one row per target at a time,
+"""The outbox on real SQLite and PostgreSQL: enqueue is idempotent, one row per target at a time,
 oldest first, retries wait for their time, and state survives a new connection."""
 
 from __future__ import annotations
@@ -20,9 +20,13 @@ def _new(event_id: str, stage: str, target: Target) -> NewDelivery:
     return NewDelivery(key, event_id, "r", stage, 0, target, {"n": stage}, frame_ts=100.0)
 
 
-@pytest.fixture
-def outbox(tmp_path: Path):
-    store = EventStore(f"sqlite:///{tmp_path / 'gemwatch.db'}")
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def outbox(request, tmp_path: Path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'gemwatch.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    store = EventStore(url)
     yield Outbox(store.engine)
     store.close()
 

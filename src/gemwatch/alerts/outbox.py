@@ -126,7 +126,7 @@ def enqueue(session: Session, items: Iterable[NewDelivery], now: float) -> int:
             session.add(OutboxRow(**v))
             new += 1
             continue
-        new += getattr(session.execute(stmt), "rowcount", 0) or 0
+        new += session.execute(stmt.returning(OutboxRow.id)).first() is not None
     return new
 
 
