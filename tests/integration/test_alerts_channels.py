@@ -82,7 +82,7 @@ def test_two_stages_reach_every_receiver(tmp_path: Path, receivers) -> None:
         assert body["title"] == "Loitering — Test Jewellers"
         assert body["message"].splitlines()[0] == "Person 3 has been at Counter 2 for 4 min"
         assert "Acknowledge: http://127.0.0.1:7480/a/ack/" in body["message"]
-        assert "Live view: http://127.0.0.1:7480/cameras/counter-cam/live" in body["message"]
+        assert "Live view: http://127.0.0.1:7480/live/counter-cam" in body["message"]
         [att] = body["attachments"]
         assert att["mimetype"] == "image/jpeg" and base64.b64decode(att["base64"]) == Path(snap).read_bytes()
         keys = {s.key for s in d.deliveries(ev.id)}

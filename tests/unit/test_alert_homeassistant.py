@@ -73,7 +73,7 @@ def test_text_and_machine_message() -> None:
             "description": "Person 3 has been at Counter 2 for 4 min",
             "store": "Gems",
         },
-        "links": {"ack": "https://c/a/ack/t", "live": "https://c/cameras/door/live", "actions": []},
+        "links": {"ack": "https://c/a/ack/t", "live": "https://c/live/door", "actions": []},
         "frame_ts": 1_774_746_000.0,
         "level": 1,
         "silent": True,
@@ -84,7 +84,7 @@ def test_text_and_machine_message() -> None:
         "Person 3 has been at Counter 2 for 4 min",
         "Front door · Counter 2 · 02:00:00",  # 01:00 UTC, the instant BST starts
         "Acknowledge: https://c/a/ack/t",
-        "Live view: https://c/cameras/door/live",
+        "Live view: https://c/live/door",
     ]
     msg = machine_message("k", "alert", payload)
     assert msg["v"] == 1 and msg["key"] == "k" and msg["silent"] is True and msg["level"] == 1

@@ -76,7 +76,12 @@ class LinkMaker:
         return self._url(f"/a/{purpose.value}/{token}")
 
     def live(self, camera_id: str) -> str | None:
-        return self._url(f"/cameras/{camera_id}/live")
+        """The console's live view of the camera (behind its log-in)."""
+        return self._url(f"/live/{camera_id}")
+
+    def console(self, event_id: str) -> str | None:
+        """The event's page in the console (behind its log-in): review, clip, delivery state."""
+        return self._url(f"/events/{event_id}")
 
 
 def recipient_links(
@@ -95,6 +100,7 @@ def recipient_links(
     out: dict[str, Any] = {
         "ack": maker.signed(Purpose.ACK, eid, recipient, now=t),
         "live": maker.live(ev_facts["camera_id"]),
+        "event": maker.console(eid),
         "snapshot": maker.signed(Purpose.SNAPSHOT, eid, recipient, now=t),
         "clip": maker.signed(Purpose.CLIP, eid, recipient, now=t) if has_clip else None,
         "actions": [],
