@@ -136,24 +136,39 @@ class Outbox:
         self.sessions = sessionmaker(engine, expire_on_commit=False)
 
     def due(self, now: float, busy: set[tuple[str, str, str]], limit: int = 64) -> list[Delivery]:
-        """The oldest pending row of every target that is not busy, if it is due now."""
+        """The oldest pending row of every target that is not busy, if it is due now.
+
+        Scans only the small columns (a backlog of thousands of rows behind a channel that is
+        down is scanned every loop) and loads the payloads of the rows handed out."""
         with self.sessions() as s:
-            rows = s.scalars(
-                select(OutboxRow).where(OutboxRow.state == PENDING).order_by(OutboxRow.id).limit(5000)
+            scan = s.execute(
+                select(
+                    OutboxRow.id,
+                    OutboxRow.recipient_id,
+                    OutboxRow.channel,
+                    OutboxRow.target,
+                    OutboxRow.next_attempt_ts,
+                )
+                .where(OutboxRow.state == PENDING)
+                .order_by(OutboxRow.id)
+                .limit(5000)
             )
             seen: set[tuple[str, str, str]] = set()
-            out: list[Delivery] = []
-            for row in rows:
-                tkey = (row.recipient_id, row.channel, row.target)
+            chosen: list[int] = []
+            for row_id, recipient_id, channel, target, next_ts in scan:
+                tkey = (recipient_id, channel, target)
                 if tkey in seen:
                     continue
                 seen.add(tkey)
-                if tkey in busy or row.next_attempt_ts > now:
+                if tkey in busy or next_ts > now:
                     continue
-                out.append(_delivery(row))
-                if len(out) >= limit:
+                chosen.append(row_id)
+                if len(chosen) >= limit:
                     break
-            return out
+            if not chosen:
+                return []
+            rows = s.scalars(select(OutboxRow).where(OutboxRow.id.in_(chosen)).order_by(OutboxRow.id))
+            return [_delivery(row) for row in rows]
 
     def next_due_ts(self) -> float | None:
         with self.sessions() as s:

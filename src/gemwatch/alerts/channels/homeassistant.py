@@ -119,7 +119,6 @@ def discovery_messages(
         config = {
             "name": sensor.replace("_", " ").capitalize(),
             "unique_id": topics.object_id(camera_id, sensor),
-            "object_id": topics.object_id(camera_id, sensor),
             "state_topic": topics.state(camera_id, sensor),
             "payload_on": "ON",
             "payload_off": "OFF",
@@ -131,7 +130,6 @@ def discovery_messages(
     event_config = {
         "name": "Alert",
         "unique_id": topics.object_id(camera_id, "alert"),
-        "object_id": topics.object_id(camera_id, "alert"),
         "state_topic": topics.camera_event(camera_id),
         "event_types": sorted({slug(t) for t in event_types} | {"alert"}),
         "device": device,
@@ -141,7 +139,6 @@ def discovery_messages(
     image_config = {
         "name": "Last alert",
         "unique_id": topics.object_id(camera_id, "snapshot"),
-        "object_id": topics.object_id(camera_id, "snapshot"),
         "topic": topics.snapshot(camera_id),
         "device": device,
         **availability,
