@@ -84,7 +84,10 @@ def probe_duration(video: str) -> float | None:
 
     from gemwatch.sources.video import SourceError
 
-    if "://" in video or video.startswith("/dev/"):
+    if video.startswith("/dev/"):
+        return None
+    if "://" in video:
+        _probe_stream(video)
         return None
     if not Path(video).exists():
         raise SourceError(f"cannot open {video}: no such file")
@@ -100,6 +103,22 @@ def probe_duration(video: str) -> float | None:
     except av.FFmpegError as exc:
         raise SourceError(f"cannot open {video}: {exc}") from None
     return None
+
+
+def _probe_stream(url: str, timeout_s: float = 5.0) -> None:
+    """Open a stream once so an unreachable camera is one clear error, not a silent retry loop."""
+    import av
+
+    from gemwatch.sources.video import SourceError, redact_url
+
+    options = {"timeout": str(int(timeout_s * 1_000_000)), "rw_timeout": str(int(timeout_s * 1_000_000))}
+    if url.startswith(("rtsp://", "rtsps://")):
+        options["rtsp_transport"] = "tcp"
+    try:
+        with av.open(url, options=options, timeout=timeout_s):
+            return
+    except (av.FFmpegError, OSError) as exc:
+        raise SourceError(f"cannot open {redact_url(url)}: {exc}") from None
 
 
 def analyze(
@@ -150,4 +169,3 @@ def analyze(
         if alerts is not None:
             alerts.close(drain_s=ALERT_DRAIN_S)
         store.close()
-

@@ -478,3 +478,7 @@ def main() -> None:
             soft_wrap=True,
         )
         sys.exit(3)
+
+
+if __name__ == "__main__":
+    main()

@@ -107,6 +107,7 @@ class CameraPipeline:
         self.perceiver = Perceiver(camera, cfg.perception, detector, pose)
         self.rules = build_rules_for(cfg, camera)
         self.event_ids: set[str] = set()
+        self._open: set[str] = set()  # events still running: their clips grow with them
         self._offset: float | None = None  # ts - pts of the current source
 
     def stop(self) -> None:
@@ -137,6 +138,8 @@ class CameraPipeline:
                     events.extend(rule.update(obs))
                 self.perceiver.costs.add("rules", time.perf_counter() - t1)
                 self._handle(events, frame, obs)
+                for event_id in self._open:
+                    self.recorder.extend(event_id, frame.pts)
                 self._clips_done(self.recorder.poll(frame.pts))
                 result.events += len([e for e in events if not e.ended])
                 if self.on_frame is not None:
@@ -185,6 +188,10 @@ class CameraPipeline:
                 self.recorder.request(ev.id, frame.pts, frame.ts)
             elif ev.end_ts is not None:
                 self.recorder.extend(ev.id, self._pts(ev.end_ts))
+            if ev.ended:
+                self._open.discard(ev.id)
+            else:
+                self._open.add(ev.id)
             self.sink.event(ev)
 
     def _snapshot(self, ev: Event, frame: Frame, obs: Observation | None) -> Path:
