@@ -138,6 +138,15 @@ def test_two_stages_reach_every_receiver(tmp_path: Path, receivers) -> None:
         }
         assert len(states) == 8 and all(s.state == "sent" and s.attempts == 1 for s in states)
         assert all(0 < s.latency_s < 5 for s in states if s.stage == "alert")
+        # …and as a Prometheus histogram per channel and stage
+        from prometheus_client import REGISTRY
+
+        for ch in ("apprise", "webhook", "mqtt"):
+            labels = {"channel": ch, "stage": "alert"}
+            assert REGISTRY.get_sample_value("gemwatch_alert_latency_seconds_count", labels) >= 1
+        assert (
+            REGISTRY.get_sample_value("gemwatch_alert_latency_seconds_bucket", {**labels, "le": "5.0"}) >= 1
+        )
 
         # the incident ends: machines hear it (sensor OFF), phones stay quiet
         d.event(Event(**{**_fields(ev), "ended": True, "end_ts": ev.end_ts + 30}))
