@@ -270,9 +270,10 @@ def test_kill9_while_sending(tmp_path: Path) -> None:
         counts = Counter(h.headers["X-Gemwatch-Key"] for h in push.received())
         mail = Counter(_keys_of_mail(smtp))
         assert set(counts) | set(mail) == _expected(store, "apprise")  # none lost
-        assert max(mail.values()) == 1
-        # only the request in flight at the kill may have reached the receiver twice, same key
-        assert max(counts.values()) <= 2 and sum(1 for c in counts.values() if c == 2) <= 1
+        # only a send in flight at the kill (at most one per target) may have reached its
+        # receiver twice, with the same key
+        for per_key in (counts, mail):
+            assert max(per_key.values()) <= 2 and sum(1 for c in per_key.values() if c == 2) <= 1
         assert len(counts) == N
     finally:
         d.close()
