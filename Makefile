@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup system-deps models lint typecheck bench eval clean
+.PHONY: demo test setup system-deps models lint typecheck bench eval clean docs
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -43,3 +43,6 @@ eval: setup
 
 clean:
 	rm -rf $(VENV) gemwatch-data .pytest_cache .mypy_cache .ruff_cache
+
+docs: $(STAMP)
+	$(BIN)/python scripts/update_readme.py

@@ -80,6 +80,14 @@ def check_config(file: Annotated[Path, typer.Argument(help="gemwatch.yml to chec
     out.print(f"{file}: OK — {len(cfg.cameras)} camera(s), {zones} zone(s), store '{cfg.store.name}'")
 
 
+@app.command("config-reference")
+def config_reference() -> None:
+    """Print every configuration key with its type, default and description (Markdown)."""
+    from gemwatch.config.reference import markdown
+
+    sys.stdout.write(markdown())
+
+
 @app.command()
 def analyze(
     video: Annotated[str, typer.Argument(help="Video file (mp4, avi, mkv, webm) or stream URL")],
@@ -344,7 +352,7 @@ def models_list() -> None:
             m.name,
             "yes" if m.present else "no",
             "ok" if m.sha_ok else ("-" if not m.present else "MISMATCH"),
-            f"{m.size / 1e6:.1f} MB" if m.present else "",
+            f"{m.size / 1e6:.1f} MB" if m.present and m.size is not None else "",
             m.licence,
             str(m.path),
         )

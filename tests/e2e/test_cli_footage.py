@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, data_file
 
+from conftest import REPO_ROOT, data_file
 from gemwatch.analyze import analyze, load_zones
 from gemwatch.config.models import GemwatchConfig, Storage
 
 sys.path.insert(0, str(REPO_ROOT / "eval"))
-from frames import load_labels  # noqa: E402
+from frames import load_labels
 
 GEMWATCH = [sys.executable, "-m", "gemwatch.cli"]
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)  # replay start: ts - EPOCH = seconds into the clip

@@ -17,7 +17,7 @@ import supervision as sv
 from gemwatch.config.models import Camera, Perception
 from gemwatch.perception.detector import PersonDetector
 from gemwatch.perception.motion import MotionGate
-from gemwatch.perception.tracker import PersonTracker
+from gemwatch.perception.tracker import PersonTracker, select
 from gemwatch.rules.geometry import foot_points, points_in_polygon
 from gemwatch.types import Frame, Observation, Person
 
@@ -83,8 +83,8 @@ class Perceiver:
             is_person = (
                 dets.class_id == PERSON_CLASS if dets.class_id is not None else np.ones(len(dets), bool)
             )
-            self.last_objects = dets[~is_person]
-            persons = dets[is_person]
+            self.last_objects = select(dets, ~is_person)
+            persons = select(dets, is_person)
             tracked = self.tracker.update(persons, frame.ts, self.motion.moving_fraction(persons.xyxy))
             t3 = time.perf_counter()
             self.costs.add("tracker", t3 - t2)

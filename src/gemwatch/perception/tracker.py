@@ -34,6 +34,13 @@ class TrackInfo:
         return self.score_sum / max(self.observations, 1)
 
 
+def select(detections: sv.Detections, mask: np.ndarray) -> sv.Detections:
+    """``detections[mask]`` typed as Detections (supervision's indexer is typed as a union)."""
+    out = detections[mask]
+    assert isinstance(out, sv.Detections)
+    return out
+
+
 def contained(xyxy: np.ndarray, scores: np.ndarray, ioa: float) -> np.ndarray:
     """Mask of boxes lying at least ``ioa`` inside a higher-scoring kept box (a second box on
     the same person: a torso inside a full body)."""
@@ -103,11 +110,12 @@ class PersonTracker:
             tracked = self._bt.update(people, timestamp=ts)
         if tracked.tracker_id is None or len(tracked) == 0:
             return sv.Detections.empty()
-        tracked = tracked[np.asarray(tracked.tracker_id) >= 0]
+        tracked = select(tracked, np.asarray(tracked.tracker_id) >= 0)
         conf = tracked.confidence if tracked.confidence is not None else np.ones(len(tracked))
         moving = tracked.data.get("motion") if motion is not None else None
         keep = np.ones(len(tracked), dtype=bool)
-        for i, (tid, score) in enumerate(zip(tracked.tracker_id, conf, strict=True)):
+        ids = np.asarray(tracked.tracker_id)
+        for i, (tid, score) in enumerate(zip(ids, conf, strict=True)):
             tid = int(tid)
             info = self.info.get(tid)
             if info is None:
@@ -120,8 +128,8 @@ class PersonTracker:
                 info.max_motion = max(info.max_motion, float(moving[i]))
             keep[i] = self._confirmed(info, ts)
             info.confirmed = info.confirmed or bool(keep[i])
-        out = tracked[keep]
+        out = select(tracked, keep)
         if len(out) > 1:
             out_conf = out.confidence if out.confidence is not None else np.ones(len(out))
-            out = out[~contained(out.xyxy, out_conf, self.cfg.contained_ioa)]
+            out = select(out, ~contained(out.xyxy, out_conf, self.cfg.contained_ioa))
         return out

@@ -11,6 +11,7 @@ CenterNet was better still but its weights carry no licence, so it is opt-in (``
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -30,6 +31,9 @@ class MultiPoseNanoDetConfig(DetectorPluginConfig):
 
     type: Literal["multipose_nanodet"] = Field(
         title="Type", description="Selects the MultiPose + NanoDet ensemble (the default)."
+    )
+    path: Path | None = Field(
+        default=None, title="NanoDet ONNX file", description="Your own NanoDet-contract ONNX file."
     )
     score_threshold: float = Field(
         default=0.1,
@@ -56,7 +60,7 @@ class MultiPoseNanoDetConfig(DetectorPluginConfig):
         le=1.0,
         description="Person boxes of both models overlapping this much are one person.",
     )
-    multipose_path: str | None = Field(default=None, description="Your own MultiPose-contract ONNX file.")
+    multipose_path: Path | None = Field(default=None, description="Your own MultiPose-contract ONNX file.")
 
 
 class MultiPoseNanoDet(PersonDetector):
@@ -66,7 +70,7 @@ class MultiPoseNanoDet(PersonDetector):
         self.multipose = MoveNetMultiPose(
             MoveNetMultiPoseConfig(
                 type="movenet_multipose",
-                path=cfg.multipose_path,  # type: ignore[arg-type]
+                path=cfg.multipose_path,
                 input_size=cfg.multipose_input_size,
                 threads=cfg.threads,
             )
