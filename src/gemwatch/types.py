@@ -82,10 +82,42 @@ class Person:
 
 
 @dataclass(frozen=True, slots=True)
+class ZoneState:
+    """What perception saw of one tray, case or showing-area zone at one instant.
+
+    Appearance is compared with the zone's resting reference only while nothing hides or moves
+    in it, so ``measured`` is False (and ``change``/``count`` are None) whenever a person, a hand
+    or the camera's own motion makes a comparison untrustworthy; rules then keep what they knew.
+    """
+
+    zone_id: str
+    measured: bool = False
+    armed: bool = False
+    occluded: float = 0.0
+    moving: bool = False
+    change: float | None = None
+    count: int | None = None
+    count_confidence: float = 0.0
+    reference_count: int | None = None
+    open: bool | None = None
+    open_source: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DetectedObject:
+    """A non-person object the detector found (handbag, backpack, suitcase), frame pixels."""
+
+    label: str
+    box: tuple[float, float, float, float]
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
 class Observation:
     """Everything perception knows about one camera at one instant; the only thing rules read.
 
-    ``zone_people`` maps a zone id to the track ids inside it (by foot point, normalised).
+    ``zone_people`` maps a zone id to the track ids inside it (by foot point, normalised);
+    ``zones`` holds the appearance of tray, case and showing-area zones; ``objects`` the bags.
     """
 
     camera_id: str
@@ -96,6 +128,8 @@ class Observation:
     zone_people: dict[str, tuple[int, ...]] = field(default_factory=dict)
     motion: float = 0.0
     detector_ran: bool = False
+    zones: dict[str, ZoneState] = field(default_factory=dict)
+    objects: tuple[DetectedObject, ...] = ()
 
     def person(self, track_id: int) -> Person | None:
         for p in self.people:
