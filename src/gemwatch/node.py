@@ -84,7 +84,16 @@ def _camera_main(
     if ctl is not None:
         threading.Thread(target=watch_ctl, daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: pipeline.stop())
+    cpu_start = time.process_time()
     result = pipeline.run()
+    log.info(
+        "camera %s used %.1f CPU-s for %d frames; live view: %d pictures, %.1f ms CPU each",
+        camera.id,
+        time.process_time() - cpu_start,
+        result.frames,
+        live.written,
+        1000 * live.cost_s / max(1, live.written),
+    )
     log.info(
         "camera %s stopped after %d frames%s",
         camera.id,

@@ -312,6 +312,8 @@ def test_console_end_to_end(live_node: Node, browser: Any, tmp_path: Path) -> No
     info = json.loads(r.headers["x-gemwatch-live"])
     assert info["people"], "the live picture lists no people"
     assert boxes_drawn(r.body(), info) >= 0.6, "people's boxes are not drawn on the live picture"
+    mjpeg = page.request.get(f"{node.base}/api/v1/cameras/door/live.mjpeg?seconds=2").body()
+    assert mjpeg.count(b"--frame\r\nContent-Type: image/jpeg") >= 3 and mjpeg.count(b"\xff\xd8") >= 3
 
     # An event the pipeline produced, with its clip.
     def event_with_clip() -> Any:

@@ -614,3 +614,38 @@ def test_schemathesis_finds_no_server_error(tmp_path: Path) -> None:
     finally:
         web.server.stop()
         web.ctx.store.close()
+
+
+def test_user_commands_manage_the_same_accounts(tmp_path: Path) -> None:
+    """``gemwatch user …`` works on the node's database and is audited as the CLI."""
+    import subprocess
+    import sys
+
+    config = tmp_path / "gemwatch.yml"
+    config.write_text(f"storage: {{data_dir: {tmp_path / 'data'}}}\n")
+    cli = [sys.executable, "-c", "from gemwatch.cli import main; main()", "user"]
+
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*cli, *args, "-c", str(config)], input=stdin, capture_output=True, text=True, timeout=120
+        )
+
+    first = run("setup-token")
+    assert first.returncode == 0 and "/setup?token=" in first.stdout
+    added = run("add", "dora", "--role", "manager", "--password-stdin", stdin=PASSWORD + "\n")
+    assert added.returncode == 0, added.stderr
+    assert run("add", "dora", "--password-stdin", stdin=PASSWORD + "\n").returncode != 0  # exists
+    weak = run("add", "weak", "--password-stdin", stdin="short\n")
+    assert weak.returncode != 0 and "at least 10" in weak.stderr
+    assert run("setup-token").returncode != 0  # users exist: no more set-up links
+    assert run("set", "dora", "--disable").returncode == 0
+    listed = run("list")
+    assert "dora" in listed.stdout and "manager" in listed.stdout and "disabled" in listed.stdout
+    store = EventStore(f"sqlite:///{tmp_path / 'data' / 'gemwatch.db'}")
+    try:
+        with store.engine.connect() as conn:
+            rows = conn.execute(text("SELECT actor, action, target FROM audit_log ORDER BY id")).all()
+    finally:
+        store.close()
+    assert [r.action for r in rows] == ["setup.token", "user.create", "user.update"]
+    assert all(r.actor.startswith("cli") for r in rows)

@@ -394,7 +394,7 @@ async def live_mjpeg(
     "/cameras/{camera_id}/frame.jpg", tags=["cameras"], responses={200: {"content": {"image/jpeg": {}}}}
 )
 async def camera_frame(
-    request: Request, camera_id: str, _: Annotated[Principal, Depends(require(Perm.VIEW))]
+    request: Request, camera_id: str, _: Annotated[Principal, Depends(require(Perm.LIVE))]
 ) -> Response:
     """The camera's current plain picture (what the zone editor draws on): live when the camera
     runs, else the first picture of a file camera, else the newest event snapshot."""
@@ -835,9 +835,11 @@ def change_user(
             audit.record(
                 s, p.username, "user.update", f"user:{u.username}", {**changed, "client": client_of(request)}
             )
-            return user_out(u, ctx)
+            out = user_out(u, ctx)
     except AuthError as exc:
         raise HTTPException(400, str(exc)) from None
+    ctx.forget_logins()  # after the commit: a disabled user or changed role takes effect now
+    return out
 
 
 def token_out(t: ApiTokenRow, username: str, ctx: WebContext, secret: str | None = None) -> TokenOut:
@@ -902,7 +904,9 @@ def revoke_token(
         audit.record(
             s, p.username, "token.revoke", f"user:{name}", {"name": row.name, "client": client_of(request)}
         )
-        return token_out(row, name, ctx)
+        out = token_out(row, name, ctx)
+    ctx.forget_logins()
+    return out
 
 
 # audit --------------------------------------------------------------------------------------------

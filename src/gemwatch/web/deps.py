@@ -8,6 +8,7 @@ that is this server; bearer tokens are not sent by browsers on their own, so the
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,13 +23,22 @@ from starlette.concurrency import run_in_threadpool
 
 from gemwatch.config.models import Camera, GemwatchConfig
 from gemwatch.events.store import EventStore
-from gemwatch.web.auth import LoginThrottle, Perm, Principal, csrf_ok, session_principal, token_principal
+from gemwatch.web.auth import (
+    LoginThrottle,
+    Perm,
+    Principal,
+    csrf_ok,
+    digest,
+    session_principal,
+    token_principal,
+)
 from gemwatch.web.hub import Hub
 
 SESSION_COOKIE = "gw_session"
 PRELOGIN_COOKIE = "gw_prelogin"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+PRINCIPAL_TTL_S = 5.0
 
 
 class NodeControl(Protocol):
@@ -46,6 +56,14 @@ class WebContext:
     control: NodeControl | None = None
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     clip_views: dict[tuple[str, str], float] = field(default_factory=dict)
+    # Recently verified credentials (digest -> (expiry, principal)): a live view asks several
+    # times a second, and a database round trip per picture is most of a request's CPU.
+    known: dict[str, tuple[float, Principal]] = field(default_factory=dict)
+
+    def forget_logins(self) -> None:
+        """Drop cached credentials after a log-out, a user change or a token revocation here
+        (changes made by ``gemwatch user`` in another process apply within PRINCIPAL_TTL_S)."""
+        self.known.clear()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -94,7 +112,20 @@ async def principal_of(request: Request) -> Principal | None:
     auth = request.headers.get("authorization", "")
     bearer = auth[7:].strip() if auth[:7].lower() == "bearer " else None
     cookie = request.cookies.get(SESSION_COOKIE)
-    p = await run_in_threadpool(_lookup, ctx_of(request), cookie, bearer) if (bearer or cookie) else None
+    p: Principal | None = None
+    if bearer or cookie:
+        ctx = ctx_of(request)
+        key = digest(f"b:{bearer}" if bearer else f"c:{cookie}")
+        now = time.monotonic()
+        hit = ctx.known.get(key)
+        if hit is not None and hit[0] > now:
+            p = hit[1]
+        else:
+            p = await run_in_threadpool(_lookup, ctx, cookie, bearer)
+            if p is not None:
+                if len(ctx.known) > 10000:
+                    ctx.known.clear()
+                ctx.known[key] = (now + PRINCIPAL_TTL_S, p)
     request.scope["principal"] = p
     return p
 

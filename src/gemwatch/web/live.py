@@ -243,6 +243,7 @@ class LiveWriter:
         self._watched = (False, False)
         self._last_write = (-1e18, -1e18)
         self.written = 0
+        self.cost_s = 0.0  # CPU time spent drawing, encoding and writing pictures (benchmarks)
 
     def watched(self, now: float) -> tuple[bool, bool]:
         """(annotated wanted, raw wanted), re-read from the markers at most once a second."""
@@ -263,6 +264,7 @@ class LiveWriter:
         if not (annotated or raw):
             return
         last_annotated, last_raw = self._last_write
+        started = time.thread_time()
         if annotated and now - last_annotated >= self.period:
             caption = datetime.fromtimestamp(frame.ts, self.tz).strftime("%Y-%m-%d %H:%M:%S %Z")
             image, info = draw_live(frame.image, obs, list(self.zones()), self.alerts(), caption)
@@ -274,3 +276,4 @@ class LiveWriter:
             write_jpeg(frame.image, frame_path(self.data_dir, self.camera_id, raw=True), quality=85)
             last_raw = now
         self._last_write = (last_annotated, last_raw)
+        self.cost_s += time.thread_time() - started

@@ -183,6 +183,7 @@ def logout(request: Request, p: Annotated[Principal, Depends(require(Perm.VIEW))
     with ctx.session() as s:
         end_session(s, request.cookies.get(SESSION_COOKIE, ""))
         audit.record(s, p.username, "auth.logout", f"user:{p.username}", {"client": client_of(request)})
+    ctx.forget_logins()
     resp = RedirectResponse("/login", status_code=303)
     resp.delete_cookie(SESSION_COOKIE, path="/")
     return resp
@@ -501,6 +502,7 @@ def users_form(
                 raise AuthError("unknown operation")
     except AuthError as exc:
         error = str(exc)
+    ctx.forget_logins()
     with ctx.session() as s:
         users = list_users(s)
         tokens = list(s.query(ApiTokenRow).order_by(ApiTokenRow.id))

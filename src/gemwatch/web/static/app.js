@@ -80,6 +80,7 @@
           img.src = url;
           if (old) setTimeout(function () { URL.revokeObjectURL(old); }, 1000);
           img.classList.remove("stale");
+          img.dataset.count = String(parseInt(img.dataset.count || "0", 10) + 1);
           if (target && got.info) {
             const info = JSON.parse(got.info);
             target.textContent = describe(info);
