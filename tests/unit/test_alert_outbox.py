@@ -1,5 +1,5 @@
-"""The outbox on real SQLite and PostgreSQL: enqueue is idempotent, one row per target at a time,
-oldest first, retries wait for their time, and state survives a new connection."""
+"""The outbox on real SQLite and PostgreSQL: enqueue is idempotent, rows go oldest first, a few
+per target and one at a time per event and target, retries wait for their time."""
 
 from __future__ import annotations
 
@@ -39,22 +39,36 @@ def test_enqueue_is_idempotent(outbox: Outbox) -> None:
     assert outbox.pending_count() == 3
 
 
-def test_one_in_flight_per_target_oldest_first(outbox: Outbox) -> None:
+def test_order_per_event_and_target_and_backoff(outbox: Outbox) -> None:
     with outbox.sessions.begin() as s:
         enqueue(s, [_new("e1", "alert", A), _new("e1", "clip", A), _new("e1", "alert", B)], now=1000.0)
     due = outbox.due(1000.0, busy=set())
+    # the clip waits for its own event's snapshot stage on the same target
     assert [(d.target.channel, d.stage) for d in due] == [("apprise", "alert"), ("webhook", "alert")]
-    # the apprise target is busy: only the webhook is handed out
-    assert [d.target for d in outbox.due(1000.0, busy={("manager", "apprise", "aaa")})] == [B]
+    # while the apprise snapshot is in flight, only the webhook is handed out
+    busy = {("manager", "apprise", "aaa", "e1")}
+    assert [d.target for d in outbox.due(1000.0, busy=busy)] == [B]
     first = due[0]
     outbox.mark_retry(first.id, next_ts=1010.0, attempts=1, error="HTTP 500")
-    # the failed snapshot holds back its clip: a clip never overtakes its snapshot
+    # the target waits for its retry: nothing else goes to it meanwhile
     assert [d.target for d in outbox.due(1005.0, busy=set())] == [B]
     [again, _] = outbox.due(1010.0, busy=set())
     assert again.id == first.id and again.attempts == 1
     outbox.mark_sent(first.id, sent_ts=1011.0, latency_s=911.0, attempts=2)
     nxt = outbox.due(1011.0, busy=set())
     assert [(d.target, d.stage) for d in nxt] == [(A, "clip"), (B, "alert")]
+
+
+def test_a_burst_goes_out_a_few_at_a_time(outbox: Outbox) -> None:
+    with outbox.sessions.begin() as s:
+        enqueue(s, [_new(f"e{i}", "alert", A) for i in range(5)], now=1000.0)
+    first = outbox.due(1000.0, busy=set(), per_target=3)
+    assert [d.event_id for d in first] == ["e0", "e1", "e2"]
+    busy = {("manager", "apprise", "aaa", d.event_id) for d in first}
+    assert outbox.due(1000.0, busy=busy, per_target=3) == []
+    outbox.mark_sent(first[0].id, sent_ts=1001.0, latency_s=1.0, attempts=1)
+    busy.discard(("manager", "apprise", "aaa", "e0"))
+    assert [d.event_id for d in outbox.due(1001.0, busy=busy, per_target=3)] == ["e3"]
 
 
 def test_retry_now_and_states(outbox: Outbox) -> None:

@@ -22,7 +22,7 @@ from gemwatch.alerts.channels.apprise_channel import AppriseChannel
 from gemwatch.alerts.channels.base import Channel
 from gemwatch.alerts.channels.webhook import WebhookChannel
 from gemwatch.alerts.links import resolve_secret
-from gemwatch.alerts.outbox import DeliveryState, Outbox
+from gemwatch.alerts.outbox import PER_TARGET, DeliveryState, Outbox
 from gemwatch.alerts.routing import targets_of
 from gemwatch.alerts.sender import Sender
 from gemwatch.alerts.service import AlertService
@@ -77,7 +77,7 @@ class AlertDispatcher:
             self.outbox,
             channels,
             self.alerts,
-            workers=max(4, min(32, n_targets + 1)),
+            workers=max(4, min(32, PER_TARGET * n_targets + 1)),
             poll_s=poll_s,
             periodic=self._periodic,
         )

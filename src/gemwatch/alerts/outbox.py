@@ -1,8 +1,8 @@
 """The persistent outbox: every delivery is a committed row before anything is sent.
 
-A sender picks due rows, at most one in flight per target and oldest first (so a clip never
-overtakes its snapshot, and a target that is down is one backoff timer, not a flood of
-retries); the row records attempts, the last error, when it was sent and the latency from
+A sender picks due rows oldest first, a few in flight per target, one at a time per event
+and target (so a clip never overtakes its snapshot), and none for a target whose oldest row
+waits for its retry (a target that is down is one backoff timer, not a flood of retries); the row records attempts, the last error, when it was sent and the latency from
 the triggering frame. Rows survive restarts, so a crash between detection and sending only
 delays the alert.
 """
@@ -25,6 +25,10 @@ PENDING = "pending"
 SENT = "sent"
 FAILED = "failed"
 CANCELLED = "cancelled"
+
+# Sends in flight to one target at a time: a burst of incidents does not queue behind one
+# slow SMTP session, and a receiver is never hit by more than this many connections.
+PER_TARGET = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,15 +139,27 @@ class Outbox:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
 
-    def due(self, now: float, busy: set[tuple[str, str, str]], limit: int = 64) -> list[Delivery]:
-        """The oldest pending row of every target that is not busy, if it is due now.
+    def due(
+        self, now: float, busy: set[tuple[str, str, str, str]], per_target: int = PER_TARGET, limit: int = 64
+    ) -> list[Delivery]:
+        """Rows to send now, oldest first. ``busy`` holds (recipient, channel, target, event)
+        of the sends in flight.
 
-        Scans only the small columns (a backlog of thousands of rows behind a channel that is
-        down is scanned every loop) and loads the payloads of the rows handed out."""
+        A target takes at most ``per_target`` sends at a time, and none while its oldest row
+        waits for a retry (it is down: one probe at the backoff time, not a flood); the rows of
+        one event for one target go one after the other (a clip never overtakes its snapshot).
+        Only the small columns are scanned (a backlog behind a channel that is down is scanned
+        every loop); the payloads are loaded for the rows handed out.
+        """
+        in_flight: dict[tuple[str, str, str], int] = {}
+        for recipient_id, channel, target, _event_id in busy:
+            key = (recipient_id, channel, target)
+            in_flight[key] = in_flight.get(key, 0) + 1
         with self.sessions() as s:
             scan = s.execute(
                 select(
                     OutboxRow.id,
+                    OutboxRow.event_id,
                     OutboxRow.recipient_id,
                     OutboxRow.channel,
                     OutboxRow.target,
@@ -153,15 +169,26 @@ class Outbox:
                 .order_by(OutboxRow.id)
                 .limit(5000)
             )
-            seen: set[tuple[str, str, str]] = set()
+            seen_targets: set[tuple[str, str, str]] = set()
+            blocked: set[tuple[str, str, str]] = set()
+            seen_events: set[tuple[str, str, str, str]] = set()
             chosen: list[int] = []
-            for row_id, recipient_id, channel, target, next_ts in scan:
+            for row_id, event_id, recipient_id, channel, target, next_ts in scan:
                 tkey = (recipient_id, channel, target)
-                if tkey in seen:
+                ekey = (*tkey, event_id)
+                first_of_target = tkey not in seen_targets
+                seen_targets.add(tkey)
+                earlier_of_event = ekey in seen_events
+                seen_events.add(ekey)
+                if tkey in blocked:
                     continue
-                seen.add(tkey)
-                if tkey in busy or next_ts > now:
+                if next_ts > now:
+                    if first_of_target:
+                        blocked.add(tkey)  # the target is in backoff
                     continue
+                if earlier_of_event or ekey in busy or in_flight.get(tkey, 0) >= per_target:
+                    continue
+                in_flight[tkey] = in_flight.get(tkey, 0) + 1
                 chosen.append(row_id)
                 if len(chosen) >= limit:
                     break

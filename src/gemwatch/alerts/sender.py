@@ -1,7 +1,7 @@
 """The sender: a scheduler thread that hands due outbox rows to a pool of worker threads.
 
-At most one delivery per target is in flight, so a receiver that hangs until its timeout
-occupies one worker and delays nobody else; a target that fails is retried after an
+A few deliveries per target are in flight at most (``outbox.PER_TARGET``), so a receiver
+that hangs until its timeout occupies a few workers and delays nobody else; a target that fails is retried after an
 exponential backoff, across restarts (the state is in the outbox). The loop also runs a
 periodic hook (escalations, recovery), so everything time-driven lives on one thread.
 """
@@ -40,7 +40,7 @@ class Sender:
         self.poll_s = poll_s
         self.periodic = periodic
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="alert-send")
-        self._busy: set[tuple[str, str, str]] = set()
+        self._busy: set[tuple[str, str, str, str]] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -97,10 +97,10 @@ class Sender:
                     busy = set(self._busy)
                 due = self.outbox.due(now, busy)
                 for d in due:
-                    tkey = (d.target.recipient_id, d.target.channel, d.target.key)
+                    rkey = (d.target.recipient_id, d.target.channel, d.target.key, d.event_id)
                     with self._lock:
-                        self._busy.add(tkey)
-                    self._pool.submit(self._send, d, tkey)
+                        self._busy.add(rkey)
+                    self._pool.submit(self._send, d, rkey)
                 next_ts = self.outbox.next_due_ts()
                 metrics.PENDING.set(self.outbox.pending_count())
             except Exception:
@@ -109,7 +109,7 @@ class Sender:
             wait = self.poll_s if next_ts is None else min(self.poll_s, max(0.0, next_ts - time.time()))
             self._wake.wait(max(0.01, wait))
 
-    def _send(self, d: Delivery, tkey: tuple[str, str, str]) -> None:
+    def _send(self, d: Delivery, rkey: tuple[str, str, str, str]) -> None:
         attempts = d.attempts + 1
         try:
             channel = self.channels.get(d.target.channel)
@@ -153,5 +153,5 @@ class Sender:
                 log.exception("could not record the failed alert %s; it stays pending", d.key)
         finally:
             with self._lock:
-                self._busy.discard(tkey)
+                self._busy.discard(rkey)
             self._wake.set()

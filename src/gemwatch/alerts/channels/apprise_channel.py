@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -29,24 +30,25 @@ from gemwatch.config.models import Alerts
 
 
 class _RecentWarnings(logging.Handler):
-    """Apprise's recent warnings with their time. Apprise sends on its own executor threads,
-    so a failed send's explanation is found by time window (and by host where it names one);
-    when sends overlap the text may mention a neighbour's failure too: it is diagnostic only."""
+    """Apprise's recent warnings with their time and source file. Apprise sends on its own
+    executor threads, so a failed send's explanation is found by time window and by the
+    plugin's module (the e-mail plugin's lines for an e-mail); where sends to the same kind of
+    service overlap, a neighbour's line may show too: it is diagnostic only."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
-        self.lines: deque[tuple[float, str]] = deque(maxlen=200)
+        self.lines: deque[tuple[float, str, str]] = deque(maxlen=200)
         self._guard = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
         with self._guard:
-            self.lines.append((record.created, record.getMessage()))
+            self.lines.append((record.created, record.pathname, record.getMessage()))
 
-    def since(self, t0: float, host: str | None) -> list[str]:
+    def since(self, t0: float, source: str | None) -> list[str]:
         with self._guard:
-            lines = [msg for ts, msg in self.lines if ts >= t0]
-        mine = [msg for msg in lines if host and host in msg]
-        return mine or lines
+            lines = [(path, msg) for ts, path, msg in self.lines if ts >= t0]
+        mine = [msg for path, msg in lines if source and path == source]
+        return mine or [msg for _, msg in lines]
 
 
 _warnings = _RecentWarnings()
@@ -106,7 +108,8 @@ class AppriseChannel:
         t0 = time.time()
         ok = notifier.notify(body=body, title=title, attach=attach, body_format=apprise.NotifyFormat.TEXT)
         if not ok:
-            lines = _warnings.since(t0, urlsplit(url).hostname)
+            module = sys.modules.get(type(plugin).__module__)
+            lines = _warnings.since(t0, getattr(module, "__file__", None))
             raise DeliveryError("; ".join(lines[-3:]) or "Apprise could not deliver")
 
     def warm(self) -> None:
