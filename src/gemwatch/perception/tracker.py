@@ -83,10 +83,13 @@ class PersonTracker:
 
     @property
     def has_tracks(self) -> bool:
-        """True while any track is alive (seen within the lost-track budget)."""
+        """True while any confirmed track is alive (seen within the lost-track budget): the motion
+        gate keeps the detector running for people standing still."""
         if self._last_ts is None:
             return False
-        return any(self._last_ts - t.last_ts <= self.cfg.lost_after_s for t in self.info.values())
+        return any(
+            t.confirmed and self._last_ts - t.last_ts <= self.cfg.lost_after_s for t in self.info.values()
+        )
 
     def _confirmed(self, info: TrackInfo, ts: float) -> bool:
         credible = info.max_score >= self.cfg.confirm_score or (
