@@ -155,7 +155,12 @@ def analyze(
         store.start_run(run_id, "analyze", [video])
         detector = build_detector(cfg.perception.detector)
         pose = build_pose(cfg.perception.pose) if cfg.perception.pose is not None else None
-        sink = FanoutSink(StoreSink(store, run_id), *([alerts] if alerts else []), *extra_sinks)
+        from gemwatch.watchlist.runtime import hit_sink
+
+        hits = hit_sink(cfg, store.engine)  # None unless face matching is on
+        sink = FanoutSink(
+            StoreSink(store, run_id), *([hits] if hits else []), *([alerts] if alerts else []), *extra_sinks
+        )
         pipeline = CameraPipeline(
             cfg, camera, sink, detector=detector, pose=pose, start_time=start_time, on_frame=on_frame
         )

@@ -156,7 +156,10 @@ def run_node(
     from gemwatch.web.hub import Hub
 
     hub = Hub()  # camera states and live updates for the web console
-    sink = FanoutSink(StoreSink(store, run_id), *([alerts] if alerts else []), hub)
+    from gemwatch.watchlist.runtime import hit_sink
+
+    hits = hit_sink(cfg, store.engine)  # None unless face matching is on
+    sink = FanoutSink(StoreSink(store, run_id), *([hits] if hits else []), *([alerts] if alerts else []), hub)
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     stop = ctx.Event()

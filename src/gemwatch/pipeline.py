@@ -27,6 +27,7 @@ from gemwatch.rules.presence import build_rules
 from gemwatch.sources.packets import PacketRing
 from gemwatch.sources.video import CameraStatus, SourceError, VideoSource
 from gemwatch.types import Event, Frame, Observation
+from gemwatch.watchlist.runtime import build_face_stage, build_watchlist_rules, watchlist_snapshot
 
 if TYPE_CHECKING:
     from gemwatch.perception.pose import PoseEstimator
@@ -62,6 +63,7 @@ class PipelineResult:
 def build_rules_for(cfg: GemwatchConfig, camera: Camera) -> list[Rule]:
     rules: list[Rule] = [LoiteringRule(camera)]
     rules.extend(build_rules(camera, cfg.rules.presence, cfg.store.tz))
+    rules.extend(build_watchlist_rules(cfg, camera))
     return rules
 
 
@@ -105,6 +107,7 @@ class CameraPipeline:
         )
         self.source.on_status(sink.status)
         self.perceiver = Perceiver(camera, cfg.perception, detector, pose)
+        self.perceiver.faces = build_face_stage(cfg, camera)
         self.rules = build_rules_for(cfg, camera)
         self.event_ids: set[str] = set()
         self._open: set[str] = set()  # events still running: their clips grow with them
@@ -185,7 +188,8 @@ class CameraPipeline:
             if ev.id not in self.event_ids:
                 self.event_ids.add(ev.id)
                 ev.snapshot_path = str(self._snapshot(ev, frame, obs))
-                self.recorder.request(ev.id, frame.pts, frame.ts)
+                if ev.extra.pop("record_clip", True):  # watchlist hits record none by default
+                    self.recorder.request(ev.id, frame.pts, frame.ts)
             elif ev.end_ts is not None:
                 self.recorder.extend(ev.id, self._pts(ev.end_ts))
             if ev.ended:
@@ -198,6 +202,7 @@ class CameraPipeline:
         zones = [(z.id, z.polygon) for z in self.camera.zones]
         people = obs.people if obs is not None else ()
         image = draw_snapshot(frame.image, people, zones, ev.zone_id, ev.description)
+        image = watchlist_snapshot(image, ev.extra)  # hits: other faces blurred, live | enrolled face
         path = self.snap_dir / f"{ev.id}.jpg"
         write_jpeg(image, path)
         return path

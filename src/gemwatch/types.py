@@ -73,6 +73,7 @@ class Person:
     score: float
     role: Role = Role.UNKNOWN
     keypoints: np.ndarray | None = None
+    identity: str | None = None  # a staff-gallery entry id, when faces recognised this person
 
     @property
     def foot(self) -> tuple[float, float]:
@@ -113,6 +114,26 @@ class DetectedObject:
 
 
 @dataclass(frozen=True, slots=True)
+class FaceSighting:
+    """A face seen on a tracked person at one instant (memory only: a face that matches no
+    entry is dropped with its Observation and never written anywhere, see docs/privacy.md).
+
+    ``embedding`` is the 128-d descriptor, ``chip`` the aligned 150×150 RGB face, ``quality``
+    0..1 for ranking shots, ``usable`` whether it passed the live quality gate, ``detail`` the
+    gate's measures (width_px, sharpness, yaw, score).
+    """
+
+    track_id: int
+    ts: float
+    box: tuple[float, float, float, float]
+    embedding: np.ndarray
+    quality: float
+    usable: bool
+    chip: np.ndarray | None = None
+    detail: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Observation:
     """Everything perception knows about one camera at one instant; the only thing rules read.
 
@@ -130,6 +151,7 @@ class Observation:
     detector_ran: bool = False
     zones: dict[str, ZoneState] = field(default_factory=dict)
     objects: tuple[DetectedObject, ...] = ()
+    faces: tuple[FaceSighting, ...] = ()  # face looks this frame (usually none: a few per track)
 
     def person(self, track_id: int) -> Person | None:
         for p in self.people:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from gemwatch.perception.plugins import DetectorConfig, PoseConfig
 from gemwatch.perception.plugins.multipose_nanodet import MultiPoseNanoDetConfig
 from gemwatch.types import Severity
+from gemwatch.watchlist.config import WatchlistConfig
 
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -504,6 +505,9 @@ class GemwatchConfig(_Strict):
     storage: Storage = Field(default_factory=Storage, description="Where things are stored.")
     web: Web = Field(default_factory=Web, description="The web console.")
     alerts: Alerts = Field(default_factory=Alerts, description="Alerts: routes, channels, escalation.")
+    watchlist: WatchlistConfig = Field(
+        default_factory=WatchlistConfig, description="Known-offender watchlist and staff faces (off by default)."
+    )
 
     @model_validator(mode="after")
     def _unique_cameras(self) -> GemwatchConfig:

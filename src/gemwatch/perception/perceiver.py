@@ -19,10 +19,11 @@ from gemwatch.perception.detector import PersonDetector
 from gemwatch.perception.motion import MotionGate
 from gemwatch.perception.tracker import PersonTracker, select
 from gemwatch.rules.geometry import foot_points, points_in_polygon
-from gemwatch.types import Frame, Observation, Person
+from gemwatch.types import FaceSighting, Frame, Observation, Person
 
 if TYPE_CHECKING:
     from gemwatch.perception.pose import PoseEstimator
+    from gemwatch.watchlist.runtime import FaceStage
 
 PERSON_CLASS = 0
 
@@ -61,6 +62,8 @@ class Perceiver:
         self.detector_runs = 0
         self.last_objects: sv.Detections = sv.Detections.empty()
         self._pose_zones = [z for z in camera.zones if z.kind in set(cfg.pose_zone_kinds)]
+        # Set by the pipeline where the watchlist looks for faces (a few looks per track).
+        self.faces: FaceStage | None = None
 
     def set_camera(self, camera: Camera) -> None:
         """Swap zones without losing tracks (zone edits apply on the next frame)."""
@@ -75,6 +78,7 @@ class Perceiver:
         self.costs.add("motion", t1 - t0)
         run = self.motion.should_detect(frame.ts, motion, self.tracker.has_tracks)
         people: tuple[Person, ...] = ()
+        faces: tuple[FaceSighting, ...] = ()
         if run:
             self.detector_runs += 1
             dets = self.detector.detect(frame.image)
@@ -92,6 +96,10 @@ class Perceiver:
             if self.pose is not None and people:
                 people = self._with_pose(people, frame)
                 self.costs.add("pose", time.perf_counter() - t3)
+            if self.faces is not None and people:
+                t5 = time.perf_counter()
+                people, faces = self.faces.process(frame, people)
+                self.costs.add("faces", time.perf_counter() - t5)
         t4 = time.perf_counter()
         zone_people = self._zones(people, frame.width, frame.height)
         self.costs.add("zones", time.perf_counter() - t4)
@@ -104,6 +112,7 @@ class Perceiver:
             zone_people=zone_people,
             motion=motion,
             detector_ran=run,
+            faces=faces,
         )
 
     @staticmethod
