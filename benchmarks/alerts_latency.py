@@ -238,6 +238,8 @@ def main() -> int:
     for ch in ("apprise", "webhook", "mqtt"):
         print(summary(ch, [r.latency_s for r in clips if r.channel == ch and r.latency_s is not None]))
     print(summary("all channels", [r.latency_s for r in clips if r.latency_s is not None]))
+    print(summary("post-roll -> queued", [r.created_ts - r.frame_ts for r in clips]))
+    print(summary("queued -> sent", [r.sent_ts - r.created_ts for r in clips if r.sent_ts is not None]))
     print(f"  ({len(flushed)} clip deliveries of events still open at the end of the file left out)")
     return 0
 
