@@ -117,6 +117,8 @@ class AlertDispatcher:
             if self._started or not self.active:
                 return self
             self._started = True
+        if not self.alerts.public_url:
+            log.warning("alerts.public_url is not set: alerts carry no acknowledge, clip or action links")
         self.service.restore_open()
         self.service.recover(time.time())
         self._next_recover = time.time() + RECOVER_EVERY_S
