@@ -19,6 +19,7 @@ from rich.table import Table
 from gemwatch import __version__
 from gemwatch.config.loader import ConfigError, load
 from gemwatch.config.models import GemwatchConfig
+from gemwatch.watchlist.commands import enroll_command, watchlist_app
 
 app = typer.Typer(
     add_completion=False,
@@ -30,6 +31,8 @@ models_app = typer.Typer(no_args_is_help=True, help="List, provision and verify 
 app.add_typer(models_app, name="models")
 user_app = typer.Typer(no_args_is_help=True, help="Web console users, roles and the first-run set-up link.")
 app.add_typer(user_app, name="user")
+app.add_typer(watchlist_app, name="watchlist")
+app.command("enroll")(enroll_command)
 out = Console()
 err = Console(stderr=True)
 

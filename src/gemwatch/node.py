@@ -156,9 +156,10 @@ def run_node(
     from gemwatch.web.hub import Hub
 
     hub = Hub()  # camera states and live updates for the web console
-    from gemwatch.watchlist.runtime import hit_sink
+    from gemwatch.watchlist.runtime import hit_sink, node_service
 
     hits = hit_sink(cfg, store.engine)  # None unless face matching is on
+    watchlist = node_service(cfg, store.engine)  # HQ sync and expiry; None while the policy is off
     sink = FanoutSink(StoreSink(store, run_id), *([hits] if hits else []), *([alerts] if alerts else []), hub)
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
@@ -205,6 +206,8 @@ def run_node(
             if now >= next_retention:
                 _retention(cfg, store)
                 next_retention = now + RETENTION_EVERY_S
+            if watchlist is not None:
+                watchlist.tick()
             alive = 0
             for cam_id, w in list(workers.items()):
                 if w.process.is_alive():
@@ -232,6 +235,8 @@ def run_node(
                 break
     finally:
         stop.set()
+        if watchlist is not None:
+            watchlist.stop()
         deadline = time.monotonic() + 15.0
         for w in workers.values():
             w.process.join(timeout=max(0.1, deadline - time.monotonic()))

@@ -567,6 +567,20 @@ class Watchlist:
             b = s.execute(select(func.count(), func.max(FaceRow.id))).one()
         return f"{a[0]}:{a[1]}:{a[2]}:{b[0]}:{b[1]}"
 
+    def own_version(self) -> str:
+        """Changes whenever this store's own entries change (what its bundle carries)."""
+        own = EntryRow.origin == self.cfg.store_id
+        with Session(self.engine) as s:
+            a = s.execute(
+                select(func.count(), func.max(EntryRow.updated_at), func.sum(EntryRow.seq)).where(own)
+            ).one()
+            r = s.execute(
+                select(func.count())
+                .select_from(RevocationRow)
+                .where(RevocationRow.origin == self.cfg.store_id)
+            ).one()
+        return f"{a[0]}:{a[1]}:{a[2]}:{r[0]}"
+
     def snapshot(self, gallery: str = OFFENDER, now: datetime | None = None) -> GallerySnapshot:
         """Active, unexpired entries of a gallery with their faces decrypted (memory only)."""
         now = now or _now()

@@ -318,6 +318,49 @@ class HitSink:
         )
 
 
+class NodeService:
+    """What the node's main process does for the watchlist: live sync through HQ, publishing
+    this store's list whenever it changes (from the console, the CLI or an import), and
+    closing expired entries."""
+
+    CHECK_S = 5.0
+
+    def __init__(self, watchlist: Watchlist) -> None:
+        from gemwatch.watchlist.sync import start_sync
+
+        self.watchlist = watchlist
+        self.sync = start_sync(watchlist)
+        self._next = 0.0
+        self._own = watchlist.own_version()
+
+    def tick(self) -> None:
+        """Called from the node's loop; does work at most every ``CHECK_S``."""
+        now = time.monotonic()
+        if now < self._next:
+            return
+        self._next = now + self.CHECK_S
+        try:
+            self.watchlist.expire_due()
+            own = self.watchlist.own_version()
+            if own != self._own:
+                self._own = own
+                if self.sync is not None:
+                    self.sync.publish()
+        except Exception:
+            log.exception("watchlist housekeeping failed")
+
+    def stop(self) -> None:
+        if self.sync is not None:
+            self.sync.stop()
+
+
+def node_service(cfg: GemwatchConfig, engine: Engine | None = None) -> NodeService | None:
+    """The watchlist's part of ``gemwatch run`` (None while the policy is off)."""
+    if not cfg.watchlist.sharing:
+        return None
+    return NodeService(watchlist_for(cfg, engine))
+
+
 def hit_sink(cfg: GemwatchConfig, engine: Engine | None = None) -> HitSink | None:
     """The hit sink where face matching is on, else None."""
     if not cfg.watchlist.matching:
