@@ -19,7 +19,9 @@ T0 = 1_774_746_000.0  # 2026-03-29 01:00 UTC: the UK clocks go forward at this i
 
 
 def _event(**kw) -> Event:
-    base = dict(type="loitering", severity=Severity.MEDIUM, camera_id="door", start_ts=T0 - 600, description="x")
+    base = dict(
+        type="loitering", severity=Severity.MEDIUM, camera_id="door", start_ts=T0 - 600, description="x"
+    )
     base.update(kw)
     return Event(**base)
 
@@ -56,7 +58,13 @@ def test_write_update_and_query(store: EventStore) -> None:
 
 def test_filters(store: EventStore) -> None:
     for i in range(5):
-        store.write(_event(start_ts=T0 + i, camera_id="a" if i % 2 else "b", type="presence.vault" if i == 4 else "loitering"))
+        store.write(
+            _event(
+                start_ts=T0 + i,
+                camera_id="a" if i % 2 else "b",
+                type="presence.vault" if i == 4 else "loitering",
+            )
+        )
     assert len(store.events(camera_id="a")) == 2
     assert [r.type for r in store.events(type="presence.vault")] == ["presence.vault"]
     assert len(store.events(since_ts=T0 + 2, until_ts=T0 + 4)) == 2

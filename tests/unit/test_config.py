@@ -42,7 +42,9 @@ def _problems(text: str) -> list[str]:
 
 def test_unknown_key_names_path_and_line() -> None:
     text = GOOD.replace("  timezone: Europe/London", "  timezone: Europe/London\n  colour: red")
-    assert _problems(text) == ["line 4: store.colour: unknown key (not part of the gemwatch config; check the spelling)"]
+    assert _problems(text) == [
+        "line 4: store.colour: unknown key (not part of the gemwatch config; check the spelling)"
+    ]
 
 
 def test_all_problems_reported_at_once_with_lines() -> None:

@@ -31,7 +31,9 @@ def run(rule: LoiteringRule, timeline: list[tuple[float, tuple[int, ...]]]) -> l
     return events
 
 
-def steps(start: float, end: float, ids: tuple[int, ...], dt: float = 0.2) -> list[tuple[float, tuple[int, ...]]]:
+def steps(
+    start: float, end: float, ids: tuple[int, ...], dt: float = 0.2
+) -> list[tuple[float, tuple[int, ...]]]:
     n = round((end - start) / dt)
     return [(start + i * dt, ids) for i in range(n + 1)]
 

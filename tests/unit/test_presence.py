@@ -36,7 +36,9 @@ def obs(t: float, zone: dict[str, tuple[int, ...]], people: tuple[int, ...] = ()
 
 
 def test_vault_presence_one_episode_with_everyone() -> None:
-    rule = PresenceRuleMachine(CAM, PresenceRule(id="vault", zone_kinds=[ZoneKind.VAULT], min_s=1, grace_s=2), LONDON)
+    rule = PresenceRuleMachine(
+        CAM, PresenceRule(id="vault", zone_kinds=[ZoneKind.VAULT], min_s=1, grace_s=2), LONDON
+    )
     t0 = ts(2026, 3, 2, 10, 0)
     events = []
     for i in range(0, 30):
@@ -61,7 +63,9 @@ def test_min_s_below_threshold_no_event() -> None:
 def test_after_hours_whole_frame_only_in_window() -> None:
     rule = PresenceRuleMachine(
         CAM,
-        PresenceRule(id="after-hours", whole_frame=True, windows=[TimeWindow(start=time(20), end=time(7))], min_s=0),
+        PresenceRule(
+            id="after-hours", whole_frame=True, windows=[TimeWindow(start=time(20), end=time(7))], min_s=0
+        ),
         LONDON,
     )
     day = ts(2026, 3, 2, 15, 0)

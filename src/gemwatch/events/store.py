@@ -18,7 +18,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from gemwatch.events.schema import EventRow, RunRow, TrackRow
 from gemwatch.types import Event
@@ -85,7 +85,9 @@ class EventStore:
             self.engine = make_engine(url)
             migrate(self.engine)
         except (SQLAlchemyError, OSError) as exc:
-            raise StoreError(f"cannot open database {self.safe_url}: {exc.__class__.__name__}: {exc}") from None
+            raise StoreError(
+                f"cannot open database {self.safe_url}: {exc.__class__.__name__}: {exc}"
+            ) from None
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -127,7 +129,9 @@ class EventStore:
                 row.clip_path = ev.clip_path
             row.updated_at = now
 
-    def set_evidence(self, event_id: str, *, snapshot_path: str | None = None, clip_path: str | None = None) -> None:
+    def set_evidence(
+        self, event_id: str, *, snapshot_path: str | None = None, clip_path: str | None = None
+    ) -> None:
         with self._sessions.begin() as s:
             row = s.get(EventRow, event_id)
             if row is None:
@@ -214,7 +218,9 @@ class EventStore:
         with self._sessions() as s:
             rows = s.scalars(select(TrackRow).where(TrackRow.run_id == run_id).order_by(TrackRow.track_id))
             return [
-                TrackSummary(r.camera_id, r.track_id, r.role, r.first_ts, r.last_ts, r.observations, r.max_score)
+                TrackSummary(
+                    r.camera_id, r.track_id, r.role, r.first_ts, r.last_ts, r.observations, r.max_score
+                )
                 for r in rows
             ]
 

@@ -28,9 +28,7 @@ class PresenceRuleMachine:
         self.camera = camera
         self.rule = rule
         self.tz = tz
-        self.zone_ids = [
-            z.id for z in camera.zones if z.id in rule.zones or z.kind in rule.zone_kinds
-        ]
+        self.zone_ids = [z.id for z in camera.zones if z.id in rule.zones or z.kind in rule.zone_kinds]
         self._episode: _Episode | None = None
         self._labels = {z.id: z.label for z in camera.zones}
 
@@ -83,9 +81,7 @@ class PresenceRuleMachine:
 
     def _event(self, ep: _Episode, *, ended: bool) -> Event:
         where = (
-            "in view"
-            if self.rule.whole_frame
-            else "in " + ", ".join(self._labels[z] for z in self.zone_ids)
+            "in view" if self.rule.whole_frame else "in " + ", ".join(self._labels[z] for z in self.zone_ids)
         )
         n = len(ep.people)
         who = "1 person" if n == 1 else f"{n} people"
