@@ -19,6 +19,7 @@ setup: system-deps $(STAMP) models
 
 models: $(STAMP)
 	$(BIN)/gemwatch models provision
+	$(BIN)/gemwatch watchlist models
 
 demo: setup
 	$(BIN)/gemwatch demo
