@@ -89,6 +89,10 @@ def verify(secret: bytes, token: str, *, now: float, purpose: Purpose) -> LinkCl
         body, mac = _unb64(body_b64), _unb64(mac_b64)
     except (ValueError, TypeError):
         raise LinkError("malformed", "this link is damaged (copy the whole link)") from None
+    # Only the canonical spelling: base64 has spare bits, and a variant of a used action link
+    # would otherwise pass as a new one (single use is checked on the token's hash).
+    if _b64(body) != body_b64 or _b64(mac) != mac_b64:
+        raise LinkError("malformed", "this link is damaged (copy the whole link)")
     if not hmac.compare_digest(mac, hmac.new(secret, body, hashlib.sha256).digest()):
         raise LinkError("forged", "this link was not issued by this gemwatch")
     try:
