@@ -115,11 +115,15 @@ def test_every_channel_down_then_back(tmp_path: Path) -> None:
             durations.append(time.perf_counter() - t0)
         assert max(durations) < 0.25, f"routing waited for a channel: {durations}"
         assert wait_until(lambda: push.attempts >= 2 and smtp.refused >= 2 and hook.attempts >= 1, 10)
-        states = [s for ev_id in _event_ids(store) for s in d.deliveries(ev_id)]
-        assert len(states) == N * 4 and all(s.state == "pending" for s in states)
-        errors = " | ".join(f"{s.channel}: {s.last_error}" for s in states if s.attempts)
-        assert "error=500" in errors and "Sending email" in errors, errors  # why, per delivery
-        assert "mqtt: MQTT broker" in errors and "not connected" in errors
+
+        def errors() -> str:
+            states = [s for ev_id in _event_ids(store) for s in d.deliveries(ev_id)]
+            assert len(states) == N * 4 and all(s.state == "pending" for s in states)
+            return " | ".join(f"{s.channel}: {s.last_error}" for s in states if s.attempts)
+
+        # why, per delivery (recorded just after the receiver refused)
+        assert wait_until(lambda: "error=500" in errors() and "Sending email" in errors(), 5), errors()
+        assert "mqtt: MQTT broker" in errors() and "not connected" in errors()
         assert push.received() == [] and smtp.messages == []
 
         # everything comes back
