@@ -22,6 +22,7 @@ from gemwatch.events.store import TrackSummary
 from gemwatch.perception.detector import PersonDetector
 from gemwatch.perception.perceiver import Perceiver
 from gemwatch.rules.base import Rule
+from gemwatch.rules.counter import build_counter_rules
 from gemwatch.rules.loitering import LoiteringRule
 from gemwatch.rules.presence import build_rules
 from gemwatch.sources.packets import PacketRing
@@ -63,6 +64,7 @@ class PipelineResult:
 def build_rules_for(cfg: GemwatchConfig, camera: Camera) -> list[Rule]:
     rules: list[Rule] = [LoiteringRule(camera)]
     rules.extend(build_rules(camera, cfg.rules.presence, cfg.store.tz))
+    rules.extend(build_counter_rules(camera))
     rules.extend(build_watchlist_rules(cfg, camera))
     return rules
 

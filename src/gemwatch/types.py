@@ -97,11 +97,15 @@ class ZoneState:
     occluded: float = 0.0
     moving: bool = False
     change: float | None = None
+    added: float | None = None
+    removed: float | None = None
     count: int | None = None
     count_confidence: float = 0.0
     reference_count: int | None = None
     open: bool | None = None
     open_source: str | None = None
+    outside_count: int | None = None
+    outside_change: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

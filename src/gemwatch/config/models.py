@@ -15,6 +15,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from gemwatch.config.counter import (
+    CaseParams,
+    CounterProtocol,
+    Roles,
+    ShowingAreaParams,
+    TrayParams,
+    ZoneAnalysis,
+)
 from gemwatch.perception.plugins import DetectorConfig, PoseConfig
 from gemwatch.perception.plugins.multipose_nanodet import MultiPoseNanoDetConfig
 from gemwatch.types import Severity
@@ -77,8 +85,39 @@ class Zone(_Strict):
         description="Loitering parameters; entrance and counter zones get defaults "
         "(60 s and 120 s) when this is omitted.",
     )
+    counter: str | None = Field(
+        default=None,
+        description="The counter this zone belongs to; zones sharing it (customer side, staff_area, "
+        "showing_area, trays, cases) form one counter. Omitted: all such zones of the camera form one.",
+    )
+    reference_image: Path | None = Field(
+        default=None,
+        description="A picture of this camera's view with the zone at rest (tray full, pad clear, case "
+        "closed), saved from the zone editor; without it the resting state is learned when first seen clear.",
+    )
+    tray: TrayParams | None = Field(default=None, description="Tray zones: counting and removal thresholds.")
+    case: CaseParams | None = Field(default=None, description="Case zones: open/closed and time limits.")
+    showing: ShowingAreaParams | None = Field(
+        default=None, description="Showing-area zones: boundary band and obstruction thresholds."
+    )
+    protocol: CounterProtocol | None = Field(
+        default=None, description="Counter zones (customer side): showing sessions and protocol thresholds."
+    )
 
     _id = field_validator("id")(_check_id)
+
+    @model_validator(mode="after")
+    def _params_match_kind(self) -> Zone:
+        allowed = {
+            "tray": ZoneKind.TRAY,
+            "case": ZoneKind.CASE,
+            "showing": ZoneKind.SHOWING_AREA,
+            "protocol": ZoneKind.COUNTER,
+        }
+        for key, kind in allowed.items():
+            if getattr(self, key) is not None and self.kind != kind:
+                raise ValueError(f"'{key}' parameters apply to {kind.value} zones, not {self.kind.value}")
+        return self
 
     @field_validator("polygon")
     @classmethod
@@ -93,6 +132,18 @@ class Zone(_Strict):
     @property
     def label(self) -> str:
         return self.name or self.id
+
+    def tray_params(self) -> TrayParams:
+        return self.tray or TrayParams()
+
+    def case_params(self) -> CaseParams:
+        return self.case or CaseParams()
+
+    def showing_params(self) -> ShowingAreaParams:
+        return self.showing or ShowingAreaParams()
+
+    def protocol_params(self) -> CounterProtocol:
+        return self.protocol or CounterProtocol()
 
     def loitering_params(self) -> LoiteringParams | None:
         """The effective loitering parameters (explicit, else the kind's default, else none)."""
@@ -115,6 +166,11 @@ class Camera(_Strict):
         default=None, description="Optional main stream used for clips instead of url."
     )
     fps: float = Field(default=5.0, gt=0, le=60, description="Analysed frames per second.")
+    stabilise: bool = Field(
+        default=False,
+        description="Follow the scene when the camera moves (bumped, hand-held): zones stay on what "
+        "they were drawn on, as seen in the first analysed frame. Costs a few ms per zone pass.",
+    )
     enabled: bool = Field(default=True, description="Set false to keep the camera in config but not run it.")
     zones: list[Zone] = Field(default_factory=list, description="Zones drawn on this camera.")
 
@@ -256,6 +312,10 @@ class Perception(_Strict):
     )
     motion: Motion = Field(default_factory=Motion, description="Motion gate.")
     tracker: Tracker = Field(default_factory=Tracker, description="Multi-object tracker.")
+    roles: Roles = Field(default_factory=Roles, description="Staff versus customer.")
+    zones: ZoneAnalysis = Field(
+        default_factory=ZoneAnalysis, description="Appearance of tray, case and showing-area zones."
+    )
 
 
 class Recorder(_Strict):

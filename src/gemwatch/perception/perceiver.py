@@ -17,9 +17,11 @@ import supervision as sv
 from gemwatch.config.models import Camera, Perception
 from gemwatch.perception.detector import PersonDetector
 from gemwatch.perception.motion import MotionGate
+from gemwatch.perception.roles import RoleAssigner
 from gemwatch.perception.tracker import PersonTracker, select
+from gemwatch.perception.zones import ZoneWatcher
 from gemwatch.rules.geometry import foot_points, points_in_polygon
-from gemwatch.types import FaceSighting, Frame, Observation, Person
+from gemwatch.types import DetectedObject, FaceSighting, Frame, Observation, Person, ZoneState
 
 if TYPE_CHECKING:
     from gemwatch.perception.pose import PoseEstimator
@@ -62,6 +64,8 @@ class Perceiver:
         self.detector_runs = 0
         self.last_objects: sv.Detections = sv.Detections.empty()
         self._pose_zones = [z for z in camera.zones if z.kind in set(cfg.pose_zone_kinds)]
+        self.zone_watch = ZoneWatcher(camera, cfg.zones)
+        self.roles = RoleAssigner(camera, cfg.roles)
         # Set by the pipeline where the watchlist looks for faces (a few looks per track).
         self.faces: FaceStage | None = None
 
@@ -69,6 +73,8 @@ class Perceiver:
         """Swap zones without losing tracks (zone edits apply on the next frame)."""
         self.camera = camera
         self._pose_zones = [z for z in camera.zones if z.kind in set(self.cfg.pose_zone_kinds)]
+        self.zone_watch = ZoneWatcher(camera, self.cfg.zones)
+        self.roles.set_camera(camera)
 
     def process(self, frame: Frame) -> Observation:
         self.frames += 1
@@ -100,6 +106,7 @@ class Perceiver:
                 t5 = time.perf_counter()
                 people, faces = self.faces.process(frame, people)
                 self.costs.add("faces", time.perf_counter() - t5)
+        people, zone_states, objects = self._counter(frame, people)
         t4 = time.perf_counter()
         zone_people = self._zones(people, frame.width, frame.height)
         self.costs.add("zones", time.perf_counter() - t4)
@@ -113,7 +120,32 @@ class Perceiver:
             motion=motion,
             detector_ran=run,
             faces=faces,
+            zones=zone_states,
+            objects=objects,
         )
+
+    def _counter(
+        self, frame: Frame, people: tuple[Person, ...]
+    ) -> tuple[tuple[Person, ...], dict[str, ZoneState], tuple[DetectedObject, ...]]:
+        """Counter passes: tray/case/pad appearance (cheap, rate-limited, only where such zones
+        exist) and roles (staff vs customer); bags from the detector's last pass."""
+        t0 = time.perf_counter()
+        states = self.zone_watch.update(frame.image, frame.ts, people)
+        t1 = time.perf_counter()
+        if self.zone_watch.active:
+            self.costs.add("zone_appearance", t1 - t0)
+        if people:
+            feet = foot_points(np.array([p.box for p in people]), frame.width, frame.height)
+            people = self.roles.assign(people, frame.image, frame.ts, feet)
+            self.costs.add("roles", time.perf_counter() - t1)
+        objs = self.last_objects
+        names = objs.data.get("class_name", ["object"] * len(objs))
+        scores = objs.confidence if objs.confidence is not None else np.ones(len(objs))
+        objects = tuple(
+            DetectedObject(str(n), (float(b[0]), float(b[1]), float(b[2]), float(b[3])), float(c))
+            for n, b, c in zip(names, objs.xyxy, scores, strict=True)
+        )
+        return people, states, objects
 
     @staticmethod
     def _people(tracked: sv.Detections, frame: Frame) -> tuple[Person, ...]:

@@ -1,0 +1,912 @@
+"""Zone appearance: trays, cases and showing areas, compared only when nothing hides them.
+
+Each tray, case or showing-area zone learns its resting appearance (tray full, pad clear,
+case closed) the first time it is seen clear and steady, or takes it from a reference picture.
+Afterwards it is compared only while no person's box covers it and nothing moves inside it, so
+a hand passing over a tray never looks like a missing piece. The comparison is structural
+(gradients per cell, normalised for the zone's overall brightness) so daylight and lamps
+drifting by a third do not register as change, and the reference follows slow drift while it
+still matches. Pieces are counted as small high-contrast blobs against the tray's own local
+background, with a confidence, and cases are open or closed by whichever reference they match
+better (or by a contact sensor). With ``camera.stabilise`` every frame is first registered
+onto the first analysed frame (ORB features, similarity transform), so a bumped or hand-held
+camera keeps its zones on the things they were drawn on.
+
+Everything here is pure array work on small crops (a zone is analysed at most ``max_px`` on its
+longer side), run at ``perception.zones.fps``; rules read the resulting ``ZoneState``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from gemwatch.config.counter import ZoneAnalysis
+from gemwatch.config.models import Camera, Zone, ZoneKind
+from gemwatch.types import Person, ZoneState
+
+APPEARANCE_KINDS = frozenset({ZoneKind.TRAY, ZoneKind.CASE, ZoneKind.SHOWING_AREA})
+
+#: Cells whose mean gradient (grey levels per pixel) stays below this are flat: no structure to compare.
+TEXTURE_FLOOR = 3.0
+#: A grey-level change (after brightness normalisation) that counts as motion between two passes.
+MOTION_DELTA = 14.0
+#: Share of a zone's visible pixels that must move for the zone to count as disturbed.
+MOTION_FRACTION = 0.02
+#: Visible share of a zone for it to count as fully in view (for arming and counting).
+FULL_VIEW = 0.98
+
+
+# ------------------------------------------------------------------------------------ features
+
+
+def shift_tolerant_diff(cur: np.ndarray, prev: np.ndarray) -> np.ndarray:
+    """|cur − prev| where a one-pixel shift is forgiven: camera shake and a registration error
+    of a pixel move every edge, and that is not something moving in the zone."""
+    kernel = np.ones((3, 3), np.uint8)
+    lo = cv2.erode(prev, kernel)
+    hi = cv2.dilate(prev, kernel)
+    out: np.ndarray = np.maximum(np.maximum(cur - hi, lo - cur), 0.0)
+    return out
+
+
+def _cell_sums(values: np.ndarray, cell: int) -> np.ndarray:
+    h, w = values.shape
+    gh, gw = h // cell, w // cell
+    v = values[: gh * cell, : gw * cell]
+    out: np.ndarray = v.reshape(gh, cell, gw, cell).sum(axis=(1, 3))
+    return out
+
+
+def cell_size(shape: tuple[int, ...]) -> int:
+    """About 16 cells along the zone's longer side, never smaller than 4 pixels."""
+    return max(4, round(max(shape[:2]) / 16))
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Structural difference between a reference and the current picture of a zone."""
+
+    score: float  # share of comparable cells that changed, 0..1
+    cells: int  # comparable cells
+    changed: np.ndarray  # bool per cell
+    added: float = 0.0  # share of cells that gained structure (something put there)
+    removed: float = 0.0  # share of cells that lost structure (something taken away)
+
+
+ORIENTATION_BINS = 8
+
+
+def _orientation_histograms(grey: np.ndarray, vis: np.ndarray, cell: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per cell: a magnitude-weighted histogram of gradient orientation (unsigned, soft-binned)
+    and the summed magnitude. Histograms forgive a shift inside the cell, where a pixelwise
+    comparison of fine texture (fabric, velvet, wood) would not."""
+    gx = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3) / 8.0
+    gy = cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3) / 8.0
+    mag = np.sqrt(gx * gx + gy * gy) * vis
+    ang = (np.arctan2(gy, gx) % np.pi) / np.pi * ORIENTATION_BINS
+    lo = np.floor(ang).astype(np.int64) % ORIENTATION_BINS
+    hi = (lo + 1) % ORIENTATION_BINS
+    w_hi = (ang - np.floor(ang)).astype(np.float32)
+    h, w = grey.shape
+    gh, gw = h // cell, w // cell
+    rows = np.minimum(np.arange(h) // cell, gh - 1)
+    cols = np.minimum(np.arange(w) // cell, gw - 1)
+    cell_idx = (rows[:, None] * gw + cols[None, :])[: gh * cell, : gw * cell].ravel()
+    crop = (slice(0, gh * cell), slice(0, gw * cell))
+    m = mag[crop].ravel()
+    size = gh * gw * ORIENTATION_BINS
+    hist = np.bincount(
+        cell_idx * ORIENTATION_BINS + lo[crop].ravel(), weights=m * (1 - w_hi[crop].ravel()), minlength=size
+    )
+    hist += np.bincount(
+        cell_idx * ORIENTATION_BINS + hi[crop].ravel(), weights=m * w_hi[crop].ravel(), minlength=size
+    )
+    hist = hist.reshape(gh, gw, ORIENTATION_BINS)
+    return hist, hist.sum(axis=2)
+
+
+def _shifted(a: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """``a`` moved by whole cells, edges repeated (so border cells compare with themselves)."""
+    out = a
+    if dy:
+        out = (
+            np.concatenate([out[:1].repeat(dy, 0), out[:-dy]], 0)
+            if dy > 0
+            else np.concatenate([out[-dy:], out[-1:].repeat(-dy, 0)], 0)
+        )
+    if dx:
+        out = (
+            np.concatenate([out[:, :1].repeat(dx, 1), out[:, :-dx]], 1)
+            if dx > 0
+            else np.concatenate([out[:, -dx:], out[:, -1:].repeat(-dx, 1)], 1)
+        )
+    return out
+
+
+def structural_change(
+    ref: np.ndarray, cur: np.ndarray, visible: np.ndarray, cell: int | None = None, tolerance: int = 1
+) -> Change:
+    """Which cells of ``cur`` differ in structure from ``ref`` (both float32 grey, same shape).
+
+    ``cur`` is first scaled to the reference's mean brightness over the visible pixels (lighting
+    drift is mostly a gain). Per cell, the orientation histograms are compared by cosine
+    similarity (a different shape) and by energy (texture appeared or vanished); flat cells by
+    mean brightness (a large uniform object hiding a textured pad, or the reverse). A cell
+    counts as changed only if no reference cell within ``tolerance`` cells matches it: a view
+    that shifts or tilts a little (a hand-held or swaying camera, parallax) is not a change,
+    while a tray that left or an object that arrived changes whole neighbourhoods. Only cells
+    at least 70% visible count.
+    """
+    cell = cell or cell_size(ref.shape)
+    vis = visible.astype(np.float32)
+    if float(vis.sum()) < 1:
+        return Change(0.0, 0, np.zeros((0, 0), bool))
+    gain = float((ref * vis).sum() / max((cur * vis).sum(), 1e-3))
+    cur = cur * np.float32(gain)
+    ones = np.ones_like(vis)
+    n = _cell_sums(vis, cell)
+    nn = np.maximum(n, 1.0)
+    full = np.maximum(_cell_sums(ones, cell), 1.0)
+    hr, sr = _orientation_histograms(ref, ones, cell)
+    hc, sc = _orientation_histograms(cur, vis, cell)
+    er, ec = sr / full, sc / nn
+    mr = _cell_sums(ref, cell) / full
+    mc = _cell_sums(cur * vis, cell) / nn
+    nc = np.sqrt((hc * hc).sum(axis=2))
+    changed = np.ones(n.shape, bool)
+    for dy in range(-tolerance, tolerance + 1):
+        for dx in range(-tolerance, tolerance + 1):
+            h2, e2, m2 = _shifted(hr, dy, dx), _shifted(er, dy, dx), _shifted(mr, dy, dx)
+            cos = (h2 * hc).sum(axis=2) / (np.sqrt((h2 * h2).sum(axis=2)) * nc + 1e-9)
+            textured = (e2 > TEXTURE_FLOOR) | (ec > TEXTURE_FLOOR)
+            both = (e2 > TEXTURE_FLOOR) & (ec > TEXTURE_FLOOR)
+            energy_jump = np.abs(e2 - ec) > 0.6 * np.maximum(e2, ec)
+            shape_jump = both & (cos < 0.6)
+            level_jump = np.abs(m2 - mc) > 0.25 * np.maximum(np.maximum(m2, mc), 24.0)
+            changed &= (textured & (energy_jump | shape_jump)) | level_jump
+    valid = n >= 0.7 * cell * cell
+    changed &= valid
+    cells = int(valid.sum())
+    # Gained or lost: more or less structure than before; for flat cells, further from or
+    # closer to the surface's usual brightness (the median cell of the reference).
+    surface = float(np.median(mr[valid])) if cells else 0.0
+    gained = np.where(np.abs(ec - er) > 0.5, ec > er, np.abs(mc - surface) > np.abs(mr - surface))
+    n_cells = max(cells, 1)
+    added = float((changed & gained).sum()) / n_cells
+    return Change(
+        float(changed.sum()) / n_cells, cells, changed, added, float(changed.sum()) / n_cells - added
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PieceCount:
+    """Pieces found on a tray: the number, how sure (0..1), and their centres (analysis pixels)."""
+
+    count: int
+    confidence: float
+    centres: tuple[tuple[float, float], ...] = ()
+
+
+def count_pieces(
+    grey: np.ndarray,
+    zone_mask: np.ndarray,
+    piece_area: tuple[float, float],
+    min_contrast: float,
+    area_px: float | None = None,
+) -> PieceCount:
+    """Count small high-contrast blobs against the local background of the zone.
+
+    The background is a median over a window wider than the largest piece, so a piece stands
+    out by its Weber contrast (|I − bg| / bg) whatever the lighting level. A blob that touches
+    the zone's edge is something reaching in (an arm, the tray's rim), not a piece. The
+    confidence falls with blobs near the contrast threshold and with blobs of borderline size
+    (two pieces touching, a fragment): the count is a measurement, not a guess. ``area_px`` is
+    the whole zone's area when ``zone_mask`` is only the part in view (piece sizes stay the same).
+    """
+    inner = cv2.erode(zone_mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2).astype(bool)
+    zone_px = float(area_px if area_px is not None else zone_mask.sum())
+    if zone_px < 16 or not inner.any():
+        return PieceCount(0, 0.0)
+    a_min = max(3.0, piece_area[0] * zone_px)
+    a_max = max(a_min + 1.0, piece_area[1] * zone_px)
+    k = int(2 * math.sqrt(a_max) + 1) | 1
+    k = max(3, min(k, (min(grey.shape) // 2) * 2 - 1))
+    g8 = np.clip(grey, 0, 255).astype(np.uint8)
+    # Fill outside the zone with the zone's median so the background near the edge is the tray's.
+    fill = np.full_like(g8, int(np.median(g8[zone_mask])))
+    g8z = np.where(zone_mask, g8, fill)
+    bg = cv2.medianBlur(g8z, k).astype(np.float32)
+    rel = (g8z.astype(np.float32) - bg) / np.maximum(bg, 16.0)
+    strong = (np.abs(rel) > min_contrast) & inner
+    n, labels, stats, cents = cv2.connectedComponentsWithStats(strong.astype(np.uint8), connectivity=8)
+    if n <= 1:
+        return PieceCount(0, 1.0)
+    edge = inner & ~cv2.erode(inner.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    touching = np.zeros(n, bool)
+    touching[np.unique(labels[edge])] = True
+    areas = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
+    abs_rel = np.abs(rel)
+    sums = np.bincount(labels.ravel(), weights=abs_rel.ravel(), minlength=n)
+    mean_contrast = sums / np.maximum(areas, 1)
+    centres: list[tuple[float, float]] = []
+    clarity: list[float] = []
+    ambiguous = 0
+    for i in range(1, n):
+        if touching[i]:
+            continue
+        a = areas[i]
+        if a_min <= a <= a_max:
+            centres.append((float(cents[i][0]), float(cents[i][1])))
+            clarity.append(min(1.0, (mean_contrast[i] / min_contrast - 1.0) / 0.5))
+            if a > 0.8 * a_max:
+                ambiguous += 1
+        elif 0.5 * a_min <= a < a_min or a_max < a <= 2.0 * a_max:
+            ambiguous += 1
+    conf = (min(clarity) if clarity else 1.0) / (1.0 + ambiguous)
+    return PieceCount(len(centres), float(max(0.0, conf)), tuple(centres))
+
+
+def weber_gain(ref: np.ndarray, cur: np.ndarray, visible: np.ndarray) -> float:
+    vis = visible.astype(np.float32)
+    return float((ref * vis).sum() / max((cur * vis).sum(), 1e-3))
+
+
+# -------------------------------------------------------------------------------- registration
+
+_ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 40, 1e-4)
+#: An alignment whose correlation falls below this is not trusted (the zone is not compared).
+MIN_ALIGNMENT = 0.5
+#: A zone's own alignment is used only when it matches its armed look this well; otherwise the
+#: zone follows the whole view (its content changed, which is what is being measured).
+GOOD_ALIGNMENT = 0.75
+
+
+def _h(a: np.ndarray) -> np.ndarray:
+    return np.vstack([np.asarray(a, dtype=np.float64), [0.0, 0.0, 1.0]])
+
+
+def compose(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The 2×3 affine ``a ∘ b`` (apply ``b`` first)."""
+    out: np.ndarray = (_h(a) @ _h(b))[:2]
+    return out
+
+
+def invert(a: np.ndarray) -> np.ndarray:
+    out: np.ndarray = np.linalg.inv(_h(a))[:2]
+    return out
+
+
+def align(
+    template: np.ndarray,
+    image: np.ndarray,
+    warp: np.ndarray,
+    template_mask: np.ndarray | None = None,
+    image_mask: np.ndarray | None = None,
+) -> tuple[np.ndarray, float] | None:
+    """Refine ``warp`` (template pixels → image pixels) so the image matches the template
+    (enhanced correlation coefficient, affine), ignoring masked-out (zero) pixels such as
+    people. None when it does not converge."""
+    t_mask = template_mask if template_mask is not None else np.full(template.shape, 255, np.uint8)
+    i_mask = image_mask if image_mask is not None else np.full(image.shape[:2], 255, np.uint8)
+    try:
+        cc, out = cv2.findTransformECCWithMask(
+            template, image, t_mask, i_mask, warp.astype(np.float32), cv2.MOTION_AFFINE, _ECC_CRITERIA, 5
+        )
+    except cv2.error:
+        return None
+    return np.asarray(out, dtype=np.float64), float(cc)
+
+
+class SceneTracker:
+    """Follows a moving camera: where the first analysed frame's pixels are in this frame.
+
+    ECC alignment of a small grey copy of each frame to a recent key frame (re-taken every
+    ``KEY_S`` seconds while alignment is good, so people who came and went do not pull on it),
+    starting from the last answer, with people's boxes left out. Good enough to place people's
+    feet in the zones drawn on the first frame; each appearance zone then refines its own fit.
+    """
+
+    WIDTH = 160
+    KEY_S = 2.0
+
+    def __init__(self) -> None:
+        self._key: np.ndarray | None = None
+        self._key_warp = np.eye(2, 3)  # first frame → key frame (small pixels)
+        self._key_ts = 0.0
+        self._rel = np.eye(2, 3)  # key frame → current frame (small pixels)
+
+    def update(self, grey: np.ndarray, ts: float, boxes: np.ndarray | None = None) -> np.ndarray | None:
+        """First-frame pixels → this frame's pixels (2×3), or None when the view is lost."""
+        s = self.WIDTH / grey.shape[1]
+        small = cv2.resize(grey, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+        if self._key is None:
+            self._key, self._key_ts = small, ts
+            return np.eye(2, 3)
+        mask = np.full(small.shape, 255, np.uint8)
+        for x1, y1, x2, y2 in boxes if boxes is not None else np.zeros((0, 4)):
+            cv2.rectangle(mask, (int(x1 * s), int(y1 * s)), (int(x2 * s), int(y2 * s)), 0, -1)
+        found = align(self._key, small, self._rel, image_mask=mask)
+        if found is None:
+            return None
+        rel, cc = found
+        if cc < MIN_ALIGNMENT:
+            return None
+        self._rel = np.asarray(rel, dtype=np.float64)
+        total = compose(self._rel, self._key_warp)
+        if ts - self._key_ts >= self.KEY_S and cc >= 0.8:
+            self._key, self._key_warp, self._key_ts, self._rel = small, total, ts, np.eye(2, 3)
+        full = total.copy()
+        full[:, 2] /= s
+        return full
+
+
+def transform_boxes(a: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Axis-aligned boxes through a 2×3 affine (the bounding box of the moved corners)."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    if len(boxes) == 0:
+        return boxes
+    x1, y1, x2, y2 = boxes.T
+    cx = np.stack([x1, x2, x1, x2])
+    cy = np.stack([y1, y1, y2, y2])
+    xs = a[0, 0] * cx + a[0, 1] * cy + a[0, 2]
+    ys = a[1, 0] * cx + a[1, 1] * cy + a[1, 2]
+    out: np.ndarray = np.stack([xs.min(0), ys.min(0), xs.max(0), ys.max(0)], axis=1)
+    return out
+
+
+# ------------------------------------------------------------------------------- people masks
+
+_ARMS = ((5, 7, 9), (6, 8, 10))  # COCO: shoulder, elbow, wrist
+_LIMBS = (
+    (5, 7),
+    (7, 9),
+    (6, 8),
+    (8, 10),
+    (5, 6),
+    (11, 12),
+    (5, 11),
+    (6, 12),
+    (11, 13),
+    (13, 15),
+    (12, 14),
+    (14, 16),
+)
+_KP_SCORE = 0.3
+
+
+def person_mask(
+    shape: tuple[int, int], person: Person, to_window: np.ndarray, margin: float = 0.05
+) -> np.ndarray:
+    """Where a person hides a window (bool, ``shape``); ``to_window`` maps frame → window pixels.
+
+    With a pose whose two arms are complete (shoulder, elbow, wrist) the mask is the body
+    itself: limbs as thick strokes, torso, head and hands a little beyond the wrists, so an
+    associate seated behind the counter hides only where their arms are, not the whole counter
+    their box spans. Otherwise (no pose, an arm not found) it is the whole box: a hand that
+    may be anywhere in the box is assumed to be there.
+    """
+    out = np.zeros(shape, np.uint8)
+    kp = person.keypoints
+    if kp is None or not all(kp[i, 2] >= _KP_SCORE for arm in _ARMS for i in arm):
+        x1, y1, x2, y2 = transform_boxes(to_window, np.array([person.box]))[0]
+        mx, my = (x2 - x1) * margin, (y2 - y1) * margin
+        cv2.rectangle(
+            out, (math.floor(x1 - mx), math.floor(y1 - my)), (math.ceil(x2 + mx), math.ceil(y2 + my)), 1, -1
+        )
+        return out.astype(bool)
+    pts = kp[:, :2].astype(np.float64) @ to_window[:, :2].T + to_window[:, 2]
+    ok = kp[:, 2] >= _KP_SCORE
+    shoulder = float(np.hypot(*(pts[5] - pts[6])))
+    forearm = max(float(np.hypot(*(pts[9] - pts[7]))), float(np.hypot(*(pts[10] - pts[8]))))
+    thick = max(3, round(0.4 * max(shoulder, 0.8 * forearm)))
+    p = np.round(pts).astype(np.int32)
+    for a, b in _LIMBS:
+        if ok[a] and ok[b]:
+            cv2.line(out, tuple(p[a]), tuple(p[b]), 1, thick)
+    if ok[[5, 6, 12, 11]].all():
+        cv2.fillPoly(out, [p[[5, 6, 12, 11]]], 1)
+    for elbow, wrist in ((7, 9), (8, 10)):
+        reach = pts[wrist] - pts[elbow]
+        centre = np.round(pts[wrist] + 0.35 * reach).astype(np.int32)
+        cv2.circle(
+            out, (int(centre[0]), int(centre[1])), max(3, round(0.55 * float(np.hypot(*reach)))), 1, -1
+        )
+    head = [i for i in range(5) if ok[i]]
+    if head:
+        c = np.round(pts[head].mean(axis=0)).astype(np.int32)
+        cv2.circle(out, (int(c[0]), int(c[1])), max(3, round(0.6 * shoulder)), 1, -1)
+    return out.astype(bool)
+
+
+# ------------------------------------------------------------------------------------ geometry
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneWindow:
+    """Where a zone is analysed: a rectangle of the first frame's view, sampled at ``scale``.
+
+    ``base`` maps window pixels to first-frame pixels; ``mask`` is the zone (or its band).
+    """
+
+    base: np.ndarray
+    width: int
+    height: int
+    scale: float
+    mask: np.ndarray
+
+    def sample(self, image: np.ndarray, warp: np.ndarray) -> np.ndarray:
+        """The window cut out of ``image`` through ``warp`` (window pixels → image pixels)."""
+        if self.scale < 0.67:  # strong downscale: smooth first so small pieces are averaged, not aliased
+            image = cv2.GaussianBlur(image, (0, 0), 0.5 / self.scale)
+        out: np.ndarray = cv2.warpAffine(
+            image,
+            warp.astype(np.float64),
+            (self.width, self.height),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        return out
+
+    def box_mask(self, boxes: np.ndarray, margin: float = 0.05) -> np.ndarray:
+        """Mask of boxes given in this window's pixels, each grown by ``margin`` of its size."""
+        out = np.zeros((self.height, self.width), bool)
+        for x1, y1, x2, y2 in np.asarray(boxes).reshape(-1, 4):
+            mx, my = (x2 - x1) * margin, (y2 - y1) * margin
+            u1, v1 = max(math.floor(x1 - mx), 0), max(math.floor(y1 - my), 0)
+            u2, v2 = min(math.ceil(x2 + mx), self.width), min(math.ceil(y2 + my), self.height)
+            if u2 > u1 and v2 > v1:
+                out[v1:v2, u1:u2] = True
+        return out
+
+
+def zone_window(
+    polygon: Sequence[tuple[float, float]], width: int, height: int, max_px: int, band: float = 0.0,
+    margin: float = 0.0,
+) -> ZoneWindow:  # fmt: skip
+    """The analysis window of a normalised polygon on a ``width``×``height`` view.
+
+    With ``band`` > 0 the mask is a ring around the polygon, ``band`` times the polygon's size
+    wide (the counter top around a showing pad); ``margin`` widens the window (not the mask),
+    for aligning on the zone's surroundings.
+    """
+    pts = np.asarray(polygon, dtype=np.float64) * [width, height]
+    x1, y1 = pts.min(0)
+    x2, y2 = pts.max(0)
+    grow = (band + margin) * max(x2 - x1, y2 - y1)
+    x1, y1 = max(0.0, x1 - grow), max(0.0, y1 - grow)
+    x2, y2 = min(float(width), x2 + grow), min(float(height), y2 + grow)
+    span = max(x2 - x1, y2 - y1, 1.0)
+    scale = min(1.0, max_px / span)
+    w = max(8, round((x2 - x1) * scale))
+    h = max(8, round((y2 - y1) * scale))
+    poly_px = np.round((pts - [x1, y1]) * scale).astype(np.int32)
+    mask = np.zeros((h, w), np.uint8)
+    cv2.fillPoly(mask, [poly_px], 1)
+    if band > 0:
+        r = max(1, round(band * float(np.ptp(pts, axis=0).max()) * scale))
+        ring = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1)))
+        mask = ((np.asarray(ring) > 0) & (mask == 0)).astype(np.uint8)
+    base = np.array([[1.0 / scale, 0.0, x1], [0.0, 1.0 / scale, y1]])
+    return ZoneWindow(base, w, h, scale, mask.astype(bool))
+
+
+# ------------------------------------------------------------------------------- per-zone state
+
+
+@dataclass(slots=True)
+class Reference:
+    """A zone's resting appearance: blurred grey at analysis scale and its piece count."""
+
+    grey: np.ndarray
+    count: int | None
+    ts: float
+    known: np.ndarray | None = None  # pixels seen when it was learned (None: all)
+
+
+@dataclass(slots=True)
+class _Look:
+    """One window's picture this pass: grey, what is hidden, and whether something moved."""
+
+    grey: np.ndarray
+    visible: np.ndarray
+    visible_share: float
+    moving: bool
+
+
+@dataclass(slots=True)
+class _Track:
+    zone: Zone
+    window: ZoneWindow
+    band: ZoneWindow | None = None
+    context: ZoneWindow | None = None  # stabilised cameras: the zone and its surroundings, for alignment
+    template: np.ndarray | None = None
+    template_mask: np.ndarray | None = None  # 255 where the template shows the scene, 0 where people were
+    template_hidden: float = 1.0  # share of the template hidden by people when it was taken
+    ctx_warp: np.ndarray | None = None  # context pixels → frame pixels, last good alignment
+    ctx_scene: np.ndarray | None = None  # the scene warp when ctx_warp was found
+    prev: np.ndarray | None = None
+    prev_band: np.ndarray | None = None
+    prev_ts: float | None = None
+    still_since: float | None = None
+    ref: Reference | None = None
+    open_ref: Reference | None = None
+    band_ref: Reference | None = None
+    arming_since: float | None = None
+    arming_counts: list[int] = field(default_factory=list)
+    counts: deque[int] = field(default_factory=lambda: deque(maxlen=5))
+    was_open: bool | None = None
+    sensor_open: bool | None = None
+    state: ZoneState | None = None
+
+
+def _grey(bgr: np.ndarray) -> np.ndarray:
+    g = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if bgr.ndim == 3 else bgr
+    out: np.ndarray = cv2.GaussianBlur(g.astype(np.float32), (0, 0), 1.0)
+    return out
+
+
+def parse_sensor_payload(payload: bytes | str, open_payloads: Sequence[str]) -> bool:
+    """True (open) when the payload is one of ``open_payloads``, also inside a JSON
+    ``{"state": ...}``, or ``{"contact": false}`` (Zigbee2MQTT contact sensors report
+    ``contact: false`` when the door is open)."""
+    import json
+
+    text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            return False
+        if isinstance(doc, dict):
+            if "contact" in doc:
+                return doc["contact"] is False
+            for key in ("state", "status", "value"):
+                if key in doc:
+                    return str(doc[key]).strip() in open_payloads
+        return False
+    return text in open_payloads
+
+
+def _moved(grey: np.ndarray, prev: np.ndarray | None, visible: np.ndarray, area: int) -> bool:
+    if prev is None or not visible.any():
+        return False
+    g = weber_gain(prev, grey, visible)
+    diff = shift_tolerant_diff(grey * np.float32(g), prev)
+    delta = max(MOTION_DELTA, 0.08 * float(prev[visible].mean()))
+    return float(((diff > delta) & visible).sum()) / max(area, 1) > MOTION_FRACTION
+
+
+class ZoneWatcher:
+    """The appearance of one camera's tray, case and showing-area zones over time."""
+
+    def __init__(self, camera: Camera, cfg: ZoneAnalysis) -> None:
+        self.cfg = cfg
+        self.camera = camera
+        self.scene: SceneTracker | None = SceneTracker() if camera.stabilise else None
+        self.scene_warp: np.ndarray | None = None  # first-frame pixels → current frame pixels
+        self._tracks: dict[str, _Track] = {}
+        self._size: tuple[int, int] | None = None
+        self._last_ts: float | None = None
+        self._zones = [z for z in camera.zones if z.kind in APPEARANCE_KINDS]
+        self._pending_sensor: dict[str, bool] = {}
+
+    @property
+    def active(self) -> bool:
+        return bool(self._zones)
+
+    def set_sensor(self, zone_id: str, is_open: bool) -> None:
+        """A contact/lock sensor reported this case open or closed (from the MQTT thread)."""
+        track = self._tracks.get(zone_id)
+        if track is not None:
+            track.sensor_open = is_open
+        else:
+            self._pending_sensor[zone_id] = is_open
+
+    # -- set-up
+
+    def _setup(self, frame: np.ndarray) -> None:
+        h, w = frame.shape[:2]
+        self._size = (w, h)
+        for zone in self._zones:
+            window = zone_window(zone.polygon, w, h, self.cfg.max_px)
+            band = None
+            if zone.kind == ZoneKind.SHOWING_AREA:
+                band = zone_window(
+                    zone.polygon, w, h, self.cfg.max_px, band=zone.showing_params().boundary_margin
+                )
+            track = _Track(zone, window, band)
+            if self.scene is not None:
+                track.context = zone_window(zone.polygon, w, h, min(self.cfg.max_px, 192), margin=0.1)
+                track.template = _grey(track.context.sample(frame, track.context.base))
+                track.ctx_warp, track.ctx_scene = track.context.base, np.eye(2, 3)
+            track.sensor_open = self._pending_sensor.pop(zone.id, None)
+            if zone.reference_image is not None:
+                track.ref = self._reference_from_image(zone.reference_image, track, window)
+                if band is not None:
+                    track.band_ref = self._reference_from_image(zone.reference_image, track, band)
+            if zone.kind == ZoneKind.CASE and zone.case_params().open_image is not None:
+                track.open_ref = self._reference_from_image(zone.case_params().open_image, track, window)
+            self._tracks[zone.id] = track
+
+    def _reference_from_image(self, path: Path | None, track: _Track, window: ZoneWindow) -> Reference:
+        zone = track.zone
+        assert path is not None and self._size is not None
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError(f"zone '{zone.id}': cannot read reference picture {path}")
+        if (image.shape[1], image.shape[0]) != self._size:
+            image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
+        warp = window.base
+        if track.context is not None and track.template is not None:
+            found = align(
+                track.template, cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32), track.context.base
+            )
+            if found is None or found[1] < MIN_ALIGNMENT:
+                raise ValueError(
+                    f"zone '{zone.id}': reference picture {path} does not match the camera's view"
+                )
+            warp = compose(found[0], compose(invert(track.context.base), window.base))
+        grey = _grey(window.sample(image, warp))
+        count = None
+        if zone.kind in (ZoneKind.TRAY, ZoneKind.SHOWING_AREA):
+            count = self._count(zone, grey, window.mask).count
+        return Reference(grey, count, 0.0)
+
+    # -- every pass
+
+    def update(self, image: np.ndarray, ts: float, people: tuple[Person, ...]) -> dict[str, ZoneState]:
+        """Zone states at ``ts``; between passes (``fps``) the last states are repeated."""
+        if not self.active:
+            return {}
+        if self._size is None:
+            self._setup(image)
+        if self._last_ts is not None and ts - self._last_ts < 0.8 / self.cfg.fps:
+            return {zid: t.state for zid, t in self._tracks.items() if t.state is not None}
+        self._last_ts = ts
+        frame_grey: np.ndarray | None = None
+        if self.scene is not None:
+            frame_grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        boxes = np.array([p.box for p in people], dtype=np.float64).reshape(-1, 4)
+        if self.scene is not None and frame_grey is not None:
+            warp = self.scene.update(frame_grey, ts, boxes)
+            if warp is not None:
+                self.scene_warp = warp
+        people_mask = None
+        if frame_grey is not None:
+            people_mask = np.full(frame_grey.shape, 255, np.uint8)
+            for x1, y1, x2, y2 in boxes:
+                cv2.rectangle(people_mask, (int(x1), int(y1)), (int(x2), int(y2)), 0, -1)
+        out: dict[str, ZoneState] = {}
+        for zid, track in self._tracks.items():
+            warp = self._zone_warp(track, frame_grey, people_mask)
+            track.state = self._update_zone(track, image, ts, people, boxes, warp)
+            out[zid] = track.state
+        return out
+
+    def _zone_warp(
+        self, track: _Track, frame_grey: np.ndarray | None, people_mask: np.ndarray | None
+    ) -> np.ndarray | None:
+        """Window pixels → frame pixels for this pass; None when a moving camera lost the zone."""
+        if track.context is None or frame_grey is None or people_mask is None:
+            return track.window.base
+        assert track.template is not None and track.ctx_warp is not None and track.ctx_scene is not None
+        # Start from the zone's last fit (the camera moves little between two passes), then from
+        # the last fit moved with the whole view; the first that matches the template wins.
+        # People are left out on both sides: the zone is aligned on the counter, not on arms.
+        starts = [track.ctx_warp]
+        if self.scene_warp is not None:
+            starts.append(compose(self.scene_warp, compose(invert(track.ctx_scene), track.ctx_warp)))
+        warp = None
+        for start in starts:
+            found = align(track.template, frame_grey, start, track.template_mask, people_mask)
+            if found is not None and found[1] >= GOOD_ALIGNMENT:
+                track.ctx_warp = found[0]
+                track.ctx_scene = self.scene_warp if self.scene_warp is not None else np.eye(2, 3)
+                warp = track.ctx_warp
+                break
+        if warp is None:
+            if self.scene_warp is None:
+                return None
+            warp = starts[-1]  # the zone looks different now (a tray left): follow the whole view
+        elif track.ref is None:
+            self._cleaner_template(track, frame_grey, people_mask, warp)
+        return compose(warp, compose(invert(track.context.base), track.window.base))
+
+    @staticmethod
+    def _cleaner_template(
+        track: _Track, frame_grey: np.ndarray, people_mask: np.ndarray, warp: np.ndarray
+    ) -> None:
+        """Until the zone is armed, keep the alignment template with the fewest people in it."""
+        assert track.context is not None
+        size = (track.context.width, track.context.height)
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        mask = cv2.warpAffine(people_mask, warp, size, flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
+        hidden = 1.0 - float((mask > 0).mean())
+        if hidden < track.template_hidden - 0.05:
+            track.template = cv2.GaussianBlur(
+                cv2.warpAffine(frame_grey, warp, size, flags=flags), (0, 0), 1.0
+            )
+            track.template_mask = np.where(mask > 0, 255, 0).astype(np.uint8)
+            track.template_hidden = hidden
+
+    def _count(
+        self, zone: Zone, grey: np.ndarray, mask: np.ndarray, area_px: float | None = None
+    ) -> PieceCount:
+        if zone.kind == ZoneKind.TRAY:
+            p = zone.tray_params()
+            return count_pieces(grey, mask, p.piece_area, p.min_contrast, area_px)
+        s = zone.showing_params()
+        return count_pieces(grey, mask, s.piece_area, s.min_contrast, area_px)
+
+    def _look(
+        self,
+        window: ZoneWindow,
+        image: np.ndarray,
+        warp: np.ndarray,
+        people: tuple[Person, ...],
+        prev: np.ndarray | None,
+    ) -> _Look:
+        grey = _grey(window.sample(image, warp))
+        hidden = np.zeros((window.height, window.width), bool)
+        to_window = invert(warp)
+        for person in people:
+            hidden |= person_mask(hidden.shape, person, to_window)
+        visible = window.mask & ~hidden
+        area = max(int(window.mask.sum()), 1)
+        share = float(visible.sum()) / area
+        return _Look(grey, visible, share, _moved(grey, prev, visible, area))
+
+    def _update_zone(
+        self,
+        track: _Track,
+        image: np.ndarray,
+        ts: float,
+        people: tuple[Person, ...],
+        boxes: np.ndarray,
+        warp: np.ndarray | None,
+    ) -> ZoneState:
+        zone, win = track.zone, track.window
+        sensor = track.sensor_open if zone.kind == ZoneKind.CASE else None
+        base = ZoneState(
+            zone_id=zone.id,
+            armed=track.ref is not None,
+            reference_count=track.ref.count if track.ref is not None else None,
+            open=sensor if sensor is not None else track.was_open,
+            open_source="sensor"
+            if sensor is not None
+            else ("appearance" if track.was_open is not None else None),
+        )
+        if warp is None:
+            track.prev = track.prev_band = None
+            track.still_since = track.arming_since = None
+            return replace(base, occluded=1.0, moving=True)
+        recent = track.prev_ts is not None and ts - track.prev_ts <= 2.0
+        look = self._look(win, image, warp, people, track.prev if recent else None)
+        band_look = None
+        if track.band is not None:
+            band_warp = compose(warp, compose(invert(win.base), track.band.base))
+            band_look = self._look(track.band, image, band_warp, people, track.prev_band if recent else None)
+        track.prev, track.prev_ts = look.grey, ts
+        track.prev_band = band_look.grey if band_look is not None else None
+        occluded = 1.0 - look.visible_share
+        if look.moving or look.visible_share < self.cfg.min_visible:
+            track.still_since = track.arming_since = None
+            track.arming_counts.clear()
+            return replace(base, occluded=occluded, moving=look.moving)
+        if track.still_since is None:
+            track.still_since = ts
+        if ts - track.still_since < self.cfg.settle_s - 1e-6:
+            return replace(base, occluded=occluded)
+        full = look.visible_share >= FULL_VIEW
+        is_tray = zone.kind == ZoneKind.TRAY
+        if track.ref is None:
+            if is_tray and not full:  # a tray is armed with all its pieces in view
+                return replace(base, occluded=occluded)
+            if track.arming_since is None:
+                track.arming_since = ts
+            if is_tray:
+                track.arming_counts.append(self._count(zone, look.grey, win.mask).count)
+            if ts - track.arming_since < self.cfg.arm_s - 1e-6:
+                return replace(base, occluded=occluded)
+            ref_count = None
+            if track.arming_counts:
+                values, freq = np.unique(track.arming_counts, return_counts=True)
+                ref_count = int(values[np.argmax(freq)])
+            track.ref = Reference(look.grey.copy(), ref_count, ts, look.visible.copy())
+            if (
+                track.context is not None and track.ctx_warp is not None
+            ):  # align to the armed view from now on
+                track.template = _grey(track.context.sample(image, track.ctx_warp))
+                hidden = track.context.box_mask(transform_boxes(invert(track.ctx_warp), boxes))
+                track.template_mask = np.where(hidden, 0, 255).astype(np.uint8)
+                track.template_hidden = float(hidden.mean())
+            base = replace(base, armed=True, reference_count=ref_count)
+        ref = track.ref
+        common = look.visible & ref.known if ref.known is not None else look.visible
+        zone_px = max(int(win.mask.sum()), 1)
+        if float(common.sum()) / zone_px < self.cfg.min_visible:
+            return replace(base, occluded=occluded)
+        change = structural_change(ref.grey, look.grey, common)
+        counted: PieceCount | None = None
+        ref_count = ref.count
+        if is_tray and full:
+            counted = self._count(zone, look.grey, win.mask)
+        elif zone.kind == ZoneKind.SHOWING_AREA:
+            # pieces in the part seen now and in the reference, against the reference's own pieces there
+            counted = self._count(zone, look.grey, common, zone_px)
+            ref_count = self._count(zone, ref.grey, common, zone_px).count
+            counted = replace(counted, confidence=counted.confidence * float(common.sum()) / zone_px)
+        count = conf = None
+        if counted is not None:
+            track.counts.append(counted.count)
+            agree = sum(1 for c in track.counts if c == counted.count) / len(track.counts)
+            count, conf = counted.count, counted.confidence * agree
+        else:
+            track.counts.clear()
+        outside = outside_change = None
+        if track.band is not None and band_look is not None and not band_look.moving:
+            outside, outside_change = self._band(track, band_look, ts)
+        if zone.kind == ZoneKind.CASE:
+            track.was_open = self._case_open(track, look.grey, common, change.score)
+            if sensor is None:
+                base = replace(base, open=track.was_open, open_source="appearance")
+        self._drift(track, look.grey, common, ts, change.score, count)
+        return replace(
+            base,
+            measured=True,
+            occluded=occluded,
+            change=change.score,
+            added=change.added,
+            removed=change.removed,
+            count=count,
+            count_confidence=float(conf) if conf is not None else 0.0,
+            reference_count=ref_count,
+            outside_count=outside,
+            outside_change=outside_change,
+        )
+
+    def _band(self, track: _Track, look: _Look, ts: float) -> tuple[int | None, float | None]:
+        """The counter top around a showing pad: new pieces there, and how much changed."""
+        assert track.band is not None
+        s = track.zone.showing_params()
+        full = look.visible_share >= FULL_VIEW
+        if track.band_ref is None:
+            if not full:
+                return None, None
+            now = count_pieces(look.grey, track.band.mask, s.piece_area, s.min_contrast).count
+            track.band_ref = Reference(look.grey.copy(), now, ts)
+        change = structural_change(track.band_ref.grey, look.grey, look.visible).score
+        if not full:
+            return None, change
+        now = count_pieces(look.grey, track.band.mask, s.piece_area, s.min_contrast).count
+        return max(0, now - (track.band_ref.count or 0)), change
+
+    def _case_open(self, track: _Track, grey: np.ndarray, visible: np.ndarray, closed_change: float) -> bool:
+        params = track.zone.case_params()
+        if track.open_ref is None:
+            return closed_change >= params.open_change
+        open_change = structural_change(track.open_ref.grey, grey, visible).score
+        if abs(open_change - closed_change) < 0.05 and track.was_open is not None:
+            return track.was_open
+        return open_change < closed_change
+
+    def _drift(
+        self, track: _Track, grey: np.ndarray, seen: np.ndarray, ts: float, change: float, count: int | None
+    ) -> None:
+        """Follow slow lighting drift: blend the reference towards what is seen, but only while
+        it still matches (a missing piece or a moved tray is never learned away)."""
+        ref = track.ref
+        if ref is None or change > 0.03 or (ref.count is not None and count != ref.count):
+            return
+        dt = max(0.0, ts - ref.ts)
+        alpha = np.float32(1.0 - math.exp(-dt / self.cfg.drift_tau_s))
+        ref.grey = np.where(seen, (1.0 - alpha) * ref.grey + alpha * grey, ref.grey).astype(np.float32)
+        ref.ts = ts
