@@ -116,10 +116,14 @@ def test_every_channel_down_then_back(tmp_path: Path) -> None:
         assert max(durations) < 0.25, f"routing waited for a channel: {durations}"
         assert wait_until(lambda: push.attempts >= 2 and smtp.refused >= 2 and hook.attempts >= 1, 10)
 
+        def states() -> list:
+            return [s for ev_id in _event_ids(store) for s in d.deliveries(ev_id)]
+
         def errors() -> str:
-            states = [s for ev_id in _event_ids(store) for s in d.deliveries(ev_id)]
-            assert len(states) == N * 4 and all(s.state == "pending" for s in states)
-            return " | ".join(f"{s.channel}: {s.last_error}" for s in states if s.attempts)
+            return " | ".join(f"{s.channel}: {s.last_error}" for s in states() if s.attempts)
+
+        assert d.flush(5) and len(states()) == N * 4
+        assert all(s.state == "pending" for s in states())
 
         # why, per delivery (recorded just after the receiver refused)
         assert wait_until(lambda: "error=500" in errors() and "Sending email" in errors(), 5), errors()
@@ -179,7 +183,8 @@ _CHILD = textwrap.dedent(
                    start_ts=now - 60, end_ts=now, people=(i,), description=f"Person {i} at Counter 2")
         store.write(ev)          # the StoreSink's commit
         if i < routed:
-            d.event(ev)          # the dispatcher's commit (outbox rows)
+            d.event(ev)          # handed to the routing thread
+    d.flush()                    # ... which committed the outbox rows
     print("READY", flush=True)
     time.sleep(120)
     """

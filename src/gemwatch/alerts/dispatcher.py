@@ -1,20 +1,24 @@
 """The alert dispatcher: one more sink on the event bus (``FanoutSink``), in the node's main
 process (``gemwatch run``) or in-process (``gemwatch analyze``).
 
-``event``/``clip_ready`` only route and commit outbox rows (a few milliseconds of SQL, no
-network), then wake the sender; every send happens on the sender's worker threads, so a
-channel that is down or slow never holds up the pipeline. ``start`` first recovers what a
-crash left behind: pending rows are simply still pending, and events stored but never routed
-are routed now.
+``event``/``clip_ready`` only hand the report to the routing thread (no SQL, no network on
+the caller's thread: a disk busy with fsyncs or a locked database delays alerts, never
+frames). The routing thread commits the outbox rows and wakes the sender; every send
+happens on the sender's worker threads, so a channel that is down or slow holds up nothing.
+``start`` first recovers what a crash left behind: pending rows are simply still pending,
+and events stored but never routed (a crash before the routing thread got to them) are
+routed now.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import queue
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -85,6 +89,8 @@ class AlertDispatcher:
         self._next_recover = 0.0
         self._started = False
         self._lock = threading.Lock()
+        self._reports: queue.Queue[tuple[str, Any] | None] = queue.Queue()
+        self._router: threading.Thread | None = None
 
     @property
     def active(self) -> bool:
@@ -125,6 +131,8 @@ class AlertDispatcher:
         if self.mqtt is not None:
             self.mqtt.start()
         self.sender.start()
+        self._router = threading.Thread(target=self._route_loop, name="alert-route", daemon=True)
+        self._router.start()
         threading.Thread(target=self._warm, name="alert-warm", daemon=True).start()
         return self
 
@@ -136,12 +144,45 @@ class AlertDispatcher:
 
     # sink -----------------------------------------------------------------------------------
     def event(self, ev: Event) -> None:
-        if self.active:
+        if not self.active:
+            return
+        if self._router is None:  # not started: route on the caller's thread
             self.service.on_event(ev)
+            return
+        self._reports.put(("event", dataclasses.replace(ev)))  # a copy: the rule may reuse it
 
     def clip_ready(self, event_id: str, path: str) -> None:
-        if self.active:
+        if not self.active:
+            return
+        if self._router is None:
             self.service.on_clip(event_id, path)
+            return
+        self._reports.put(("clip", (event_id, path)))
+
+    def _route_loop(self) -> None:
+        while True:
+            item = self._reports.get()
+            try:
+                if item is None:
+                    return
+                kind, payload = item
+                if kind == "event":
+                    self.service.on_event(payload)
+                else:
+                    self.service.on_clip(*payload)
+            except Exception:  # the event is in the store: recovery routes it later
+                log.exception("routing an alert failed; recovery will retry it")
+            finally:
+                self._reports.task_done()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every report handed over so far is routed (its outbox rows committed)."""
+        deadline = time.monotonic() + timeout
+        while self._reports.unfinished_tasks:
+            if time.monotonic() > deadline or self._router is None:
+                return False
+            time.sleep(0.005)
+        return True
 
     # console ----------------------------------------------------------------------------
     def deliveries(self, event_id: str) -> list[DeliveryState]:
@@ -151,8 +192,13 @@ class AlertDispatcher:
         """Stop sending, after waiting up to ``drain_s`` for the outbox to empty. Returns True
         when nothing was left pending (what is left is sent after the next start)."""
         drained = True
+        if self._router is not None:
+            drained = self.flush(max(drain_s, 5.0))
+            self._reports.put(None)
+            self._router.join(5.0)
+            self._router = None
         if self._started and drain_s > 0:
-            drained = self.sender.drain(drain_s)
+            drained = self.sender.drain(drain_s) and drained
         self.sender.stop()
         for channel in self.channels.values():
             channel.close()
