@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gemwatch import __version__
-from gemwatch.web import api, pages
+from gemwatch.web import api, pages, watchlist_pages
 from gemwatch.web.auth import Perm, Principal
 from gemwatch.web.deps import WebContext, require
 
@@ -185,6 +185,7 @@ def build_app(ctx: WebContext) -> FastAPI:
 
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(watchlist_pages.router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).with_name("static"))), name="static")
     _include_alerts(app, ctx)
     return app
