@@ -198,6 +198,13 @@ def test_enroll_four_eyes_approve_and_erase(node: Node) -> None:
         raw = b"".join(p.read_bytes() for p in node.data.glob("gemwatch.db*"))
         assert b"Ring thief" not in raw and b"INC-4411" not in raw
 
+        # Renew (from today, at most the configured days) is audited by the gallery.
+        form = {"csrf_token": ben_csrf, "entry_id": entry, "op": "renew", "days": "30"}
+        assert ben.post("/watchlist/entry", data=form).status_code == 303
+        assert audit_lines(node, "watchlist.renew")[-1].detail == {"days": 30}
+        (v,) = [e for e in wl.entries() if e.id == entry]
+        assert 29 < (v.expires_at - datetime.now(UTC)).total_seconds() / 86400 <= 30
+
         # Erase needs a reason and removes the entry and its faces.
         r = ben.post("/watchlist/entry", data={"csrf_token": ben_csrf, "entry_id": entry, "op": "erase"})
         assert r.status_code == 409 and "say why" in r.text
@@ -311,6 +318,39 @@ def test_hit_page_and_not_this_person(node: Node) -> None:
         # Reviewed once: a second verdict is refused.
         r = anna.post(f"/watchlist/hits/{ev.id}", data={"csrf_token": anna_csrf, "verdict": "confirmed"})
         assert r.status_code == 409
+
+        # Revoke: the entry stops matching and keeps no faces; the list shows it revoked.
+        form = {"csrf_token": ben_csrf, "entry_id": entry, "op": "revoke", "reason": "complaint upheld"}
+        assert ben.post("/watchlist/entry", data=form).status_code == 303
+        assert entry not in wl.snapshot().entry_ids
+        row = re.search(rf'<tr data-entry="{entry}">(.*?)</tr>', ben.get("/watchlist").text, re.S)
+        assert row is not None and ">revoked<" in row.group(1)
+        assert audit_lines(node, "watchlist.revoke")[-1].actor == "ben"
+
+
+def test_policy_off_shows_the_banner_and_stores_nothing(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    text = CONFIG.format(data=data, port=free_port()).split("watchlist:")[0]
+    cfg = parse(text, "gemwatch.yml")
+    store = EventStore(cfg.storage.resolved_database_url(), cfg.store.tz)
+    ctx = WebContext(cfg=cfg, store=store)
+    server = WebServer(ctx)
+    server.start()
+    try:
+        with ctx.session() as s:
+            token = create_api_token(s, create_user(s, "owner", PASSWORD, Role.OWNER), "t")[0]
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=server.url, headers=headers, timeout=60) as c:
+            page = c.get("/watchlist")
+            assert page.status_code == 200 and "Policy in force: off" in page.text
+            assert 'action="/watchlist/enroll"' not in page.text
+            r = c.post("/watchlist/enroll", data={"label": "x"}, files=[photo_upload("obama.jpg")])
+            assert r.status_code == 409
+        assert not (data / "secrets" / "watchlist.key").exists()  # no key made: nothing sealed while off
+    finally:
+        server.stop()
+        store.close()
 
 
 def watchlist_of_node(node: Node) -> Watchlist:
