@@ -39,6 +39,9 @@ TEXTURE_FLOOR = 3.0
 MOTION_DELTA = 14.0
 #: Share of a zone's visible pixels that must move for the zone to count as disturbed.
 MOTION_FRACTION = 0.02
+#: Lighting drift is a gain of at most this much either way; a zone that would need more (a dark
+#: tray replaced by the pale counter under it) changed in content, not in light.
+MAX_GAIN = 1.6
 #: Visible share of a zone for it to count as fully in view (for arming and counting).
 FULL_VIEW = 0.98
 
@@ -136,7 +139,7 @@ def structural_change(
     """Which cells of ``cur`` differ in structure from ``ref`` (both float32 grey, same shape).
 
     ``cur`` is first scaled to the reference's mean brightness over the visible pixels (lighting
-    drift is mostly a gain). Per cell, the orientation histograms are compared by cosine
+    drift is mostly a gain; at most ``MAX_GAIN`` either way). Per cell, the orientation histograms are compared by cosine
     similarity (a different shape) and by energy (texture appeared or vanished); flat cells by
     mean brightness (a large uniform object hiding a textured pad, or the reverse). A cell
     counts as changed only if no reference cell within ``tolerance`` cells matches it: a view
@@ -148,7 +151,7 @@ def structural_change(
     vis = visible.astype(np.float32)
     if float(vis.sum()) < 1:
         return Change(0.0, 0, np.zeros((0, 0), bool))
-    gain = float((ref * vis).sum() / max((cur * vis).sum(), 1e-3))
+    gain = min(max(weber_gain(ref, cur, visible), 1.0 / MAX_GAIN), MAX_GAIN)
     cur = cur * np.float32(gain)
     ones = np.ones_like(vis)
     n = _cell_sums(vis, cell)
@@ -194,6 +197,18 @@ class PieceCount:
     centres: tuple[tuple[float, float], ...] = ()
 
 
+def _shrink(mask: np.ndarray, steps: int) -> np.ndarray:
+    """Erode a mask, the picture's border counting as outside (OpenCV's default keeps it)."""
+    out = cv2.erode(
+        mask.astype(np.uint8),
+        np.ones((3, 3), np.uint8),
+        iterations=steps,
+        borderType=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
+    return np.asarray(out).astype(bool)
+
+
 def count_pieces(
     grey: np.ndarray,
     zone_mask: np.ndarray,
@@ -210,7 +225,7 @@ def count_pieces(
     (two pieces touching, a fragment): the count is a measurement, not a guess. ``area_px`` is
     the whole zone's area when ``zone_mask`` is only the part in view (piece sizes stay the same).
     """
-    inner = cv2.erode(zone_mask.astype(np.uint8), np.ones((3, 3), np.uint8), iterations=2).astype(bool)
+    inner = _shrink(zone_mask, 2)
     zone_px = float(area_px if area_px is not None else zone_mask.sum())
     if zone_px < 16 or not inner.any():
         return PieceCount(0, 0.0)
@@ -228,7 +243,7 @@ def count_pieces(
     n, labels, stats, cents = cv2.connectedComponentsWithStats(strong.astype(np.uint8), connectivity=8)
     if n <= 1:
         return PieceCount(0, 1.0)
-    edge = inner & ~cv2.erode(inner.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    edge = inner & ~_shrink(inner, 1)
     touching = np.zeros(n, bool)
     touching[np.unique(labels[edge])] = True
     areas = stats[:, cv2.CC_STAT_AREA].astype(np.float64)
@@ -800,6 +815,7 @@ class ZoneWatcher:
         if look.moving or look.visible_share < self.cfg.min_visible:
             track.still_since = track.arming_since = None
             track.arming_counts.clear()
+            track.counts.clear()  # counts agree only within one still stretch
             return replace(base, occluded=occluded, moving=look.moving)
         if track.still_since is None:
             track.still_since = ts

@@ -47,7 +47,7 @@ class CaseRule:
         events: list[Event] = []
         what = self._open.step(ts, self.is_open, self.p.open_max_s)
         if what == "start":
-            since = self._open.since or ts
+            since = self._open.started(ts)
             self._open.event = self._event(
                 "case_open_too_long", since, ts,
                 f"{self.zone.label} open for more than {format_duration(self.p.open_max_s)}",
@@ -63,7 +63,7 @@ class CaseRule:
         what = self._unattended.step(ts, cond, self.p.unattended_s)
         if what == "start":
             self._unattended.event = self._event(
-                "case_unattended", self._unattended.since or ts, ts,
+                "case_unattended", self._unattended.started(ts), ts,
                 f"{self.zone.label} open with no staff within reach", Severity.HIGH,
                 threshold_s=self.p.unattended_s,
             )  # fmt: skip

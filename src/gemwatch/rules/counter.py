@@ -181,6 +181,10 @@ class Hold:
     last_true: float | None = None
     event: Event | None = None
 
+    def started(self, default: float) -> float:
+        """When the current run began (``default`` when none is running)."""
+        return self.since if self.since is not None else default
+
     def step(self, ts: float, cond: bool | None, need_s: float, grace_s: float = 0.0) -> str | None:
         """'start' when the condition has just held long enough, 'end' when a counted run stops."""
         if cond is None:
@@ -388,7 +392,7 @@ class CounterRule:
             visit.served = visit.served or served
             what = visit.hold.step(ts, not served, self.p.not_served_s, grace_s=0.0)
             if what == "start":
-                since = visit.hold.since or ts
+                since = visit.hold.started(ts)
                 visit.hold.event = self._event(
                     "not_served", since,
                     f"Customer {tid} at {self.layout.label} for {format_duration(ts - since)} with no staff within reach",
@@ -421,7 +425,7 @@ class CounterRule:
         if self.session is None:
             what = self._pair.step(ts, paired, self.p.session_min_s, grace_s=1.0)
             if what == "start":
-                start = self._pair.since or ts
+                start = self._pair.started(ts)
                 arrived = min(
                     (self._visits[c].first_ts for c in who.served if c in self._visits), default=start
                 )
@@ -485,7 +489,7 @@ class CounterRule:
         if what == "start":
             self._violation("too_many_pieces")
             self._pieces.event = self._event(
-                "too_many_pieces", self._pieces.since or ts,
+                "too_many_pieces", self._pieces.started(ts),
                 f"{pieces} pieces out at {self.layout.label} (at most {self.p.max_pieces})",
                 pieces=float(pieces or 0), limit=float(self.p.max_pieces),
             )  # fmt: skip
@@ -502,7 +506,7 @@ class CounterRule:
         if what == "start":
             self._violation("customer_alone")
             self._alone.event = self._event(
-                "customer_alone", self._alone.since or ts,
+                "customer_alone", self._alone.started(ts),
                 f"Customer {_ids(who.customers)} alone with a piece at {self.layout.label}",
                 severity=Severity.HIGH, people=who.customers, threshold_s=self.p.alone_s,
             )  # fmt: skip
@@ -521,15 +525,16 @@ class CounterRule:
             need = 0.0
         else:
             ended = self._last_session_end
-            cond = None if removed is None else removed and self.session is None and ended is not None
-            need = self.p.tray_grace_s
+            late = self.session is None and ended is not None and ts - ended >= self.p.tray_grace_s - EPS
+            cond = None if removed is None else removed and late
+            need = 0.0
         what = self._tray_out.step(ts, cond, need)
         if what == "start":
             self._violation("tray_on_counter")
             when = "during a showing" if self.p.tray_policy == "strict" else "after the showing ended"
             self._tray_out.event = self._event(
                 "tray_on_counter",
-                self._tray_out.since or ts,
+                self._tray_out.started(ts),
                 f"A whole tray is out at {self.layout.label} {when}",
             )
             return [self._tray_out.event]
@@ -635,7 +640,7 @@ class CounterRule:
         what = hold.step(ts, cond, need_s, grace_s=1.0)
         if what == "start":
             self._violation(kind)
-            hold.event = self._event(kind, hold.since or ts, text, severity=severity, zone=zone)
+            hold.event = self._event(kind, hold.started(ts), text, severity=severity, zone=zone)
             return [hold.event]
         if what == "end" and hold.event is not None:
             ev, hold.event = hold.event, None
