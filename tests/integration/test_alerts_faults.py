@@ -373,7 +373,9 @@ def test_frame_rate_holds_while_channels_are_down(tmp_path: Path, monkeypatch: p
             f"{len(sink_calls)} calls, max {max(sink_calls) * 1000:.1f} ms, total {sum(sink_calls):.3f} s"
         )
         assert len(sink_calls) >= 6
-        assert max(sink_calls) < 0.25, "the pipeline waited in the alert sink"
+        # A blocking sink would wait at least the webhook's 1 s timeout; scheduler noise on a
+        # loaded 2-core machine has been seen at 0.34 s, so the bound sits between the two.
+        assert max(sink_calls) < 0.8, "the pipeline waited in the alert sink"
         assert sum(sink_calls) < 0.02 * wall_down
         assert cpu_down <= 1.15 * cpu_quiet, "the pipeline thread works harder while channels are down"
     finally:
