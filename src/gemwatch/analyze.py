@@ -130,8 +130,12 @@ def analyze(
     fps: float | None = None,
     on_frame: Callable[[Frame, Observation], None] | None = None,
     extra_sinks: tuple[Any, ...] = (),
+    alerts: bool = True,
 ) -> AnalysisReport:
     """Run the pipeline over ``video`` and return what was stored.
+
+    ``alerts=False`` (``gemwatch analyze --no-alerts``, ``gemwatch demo``) builds no alert
+    dispatcher at all, so replayed footage can never page anyone or queue outbox rows.
 
     The camera comes from the config when one has this url (its zones apply), else a new one
     named after the file; ``zones`` replaces the camera's zones.
@@ -150,7 +154,7 @@ def analyze(
     run_id = uuid7()
     from gemwatch.alerts.dispatcher import from_config as alert_dispatcher
 
-    alerts = alert_dispatcher(cfg, store.engine)  # None without alert routes
+    dispatcher = alert_dispatcher(cfg, store.engine) if alerts else None  # None without routes
     try:
         store.start_run(run_id, "analyze", [video])
         detector = build_detector(cfg.perception.detector)
@@ -159,7 +163,10 @@ def analyze(
 
         hits = hit_sink(cfg, store.engine)  # None unless face matching is on
         sink = FanoutSink(
-            StoreSink(store, run_id), *([hits] if hits else []), *([alerts] if alerts else []), *extra_sinks
+            StoreSink(store, run_id),
+            *([hits] if hits else []),
+            *([dispatcher] if dispatcher else []),
+            *extra_sinks,
         )
         pipeline = CameraPipeline(
             cfg, camera, sink, detector=detector, pose=pose, start_time=start_time, on_frame=on_frame
@@ -171,6 +178,6 @@ def analyze(
         ]
         return AnalysisReport(run_id, camera, result, event_rows, store.tracks(run_id))
     finally:
-        if alerts is not None:
-            alerts.close(drain_s=ALERT_DRAIN_S)
+        if dispatcher is not None:
+            dispatcher.close(drain_s=ALERT_DRAIN_S)
         store.close()

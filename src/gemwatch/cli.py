@@ -106,13 +106,18 @@ def analyze(
     as_csv: Annotated[bool, typer.Option("--csv", help="Print the events as CSV")] = False,
     annotate: Annotated[Path | None, typer.Option("--annotate", help="Write an annotated video here")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    no_alerts: Annotated[
+        bool, typer.Option("--no-alerts", help="Send no alerts (replaying footage must not page anyone)")
+    ] = False,
 ) -> None:
     """Analyse recorded footage: track people, apply the zones' rules, store events and clips."""
     _setup_logging(verbose)
     cfg = _load_config(config)
     if data_dir is not None:
         cfg = cfg.model_copy(update={"storage": cfg.storage.model_copy(update={"data_dir": data_dir})})
-    report = _run_analysis(cfg, video, zones, start_time, fps, annotate, quiet=as_json or as_csv)
+    report = _run_analysis(
+        cfg, video, zones, start_time, fps, annotate, quiet=as_json or as_csv, alerts=not no_alerts
+    )
     if as_json:
         out.print_json(json.dumps(_report_json(report, cfg)))
     elif as_csv:
@@ -132,6 +137,7 @@ def _run_analysis(
     annotate: Path | None,
     *,
     quiet: bool,
+    alerts: bool = True,
 ) -> Any:
     from gemwatch.analyze import analyze as run_analysis
     from gemwatch.analyze import load_zones, parse_start_time, probe_duration
@@ -182,7 +188,9 @@ def _run_analysis(
                 if cam_zones is None:
                     cam_zones = next((c.zones for c in cfg.cameras if c.url == video), [])
                 writer = AnnotatedWriter(annotate, fps or 5.0, [(z.id, z.polygon) for z in cam_zones])
-            report = run_analysis(cfg, video, zones=zone_list, start_time=start, fps=fps, on_frame=on_frame)
+            report = run_analysis(
+                cfg, video, zones=zone_list, start_time=start, fps=fps, on_frame=on_frame, alerts=alerts
+            )
         except (ModelMissingError, StoreError, SourceError, OSError) as exc:
             raise _fail(str(exc)) from None
         finally:
@@ -334,7 +342,7 @@ def demo(
         raise _fail("no demo video found: install Debian's opencv-doc (vtest.avi) or pass --video FILE")
     cfg = demo_config(path, data_dir)
     out.print(f"demo: analysing {path} with zones from gemwatch.demo (data in {data_dir})")
-    report = _run_analysis(cfg, path, None, None, None, None, quiet=False)
+    report = _run_analysis(cfg, path, None, None, None, None, quiet=False, alerts=False)  # never pages
     _print_report(report, cfg)
     if report.result.error:
         raise _fail(report.result.error, 1)

@@ -136,6 +136,12 @@ class CameraPipeline:
                 if first_pts is None:
                     first_pts = frame.pts
                 self._offset = frame.ts - frame.pts
+                # Hand over finished clips before perception, not after it: a clip whose
+                # post-roll ended by this frame goes out one perception pass sooner. Open
+                # events are extended first, so a gap in the stream cannot cut their clips.
+                for event_id in self._open:
+                    self.recorder.extend(event_id, frame.pts)
+                self._clips_done(self.recorder.poll(frame.pts))
                 obs = self.perceiver.process(frame)
                 t1 = time.perf_counter()
                 events: list[Event] = []
@@ -143,9 +149,8 @@ class CameraPipeline:
                     events.extend(rule.update(obs))
                 self.perceiver.costs.add("rules", time.perf_counter() - t1)
                 self._handle(events, frame, obs)
-                for event_id in self._open:
+                for event_id in self._open:  # events opened by this frame
                     self.recorder.extend(event_id, frame.pts)
-                self._clips_done(self.recorder.poll(frame.pts))
                 result.events += len([e for e in events if not e.ended])
                 if self.on_frame is not None:
                     self.on_frame(frame, obs)

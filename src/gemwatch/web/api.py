@@ -43,7 +43,7 @@ from gemwatch.web.auth import (
     set_password,
     set_role,
 )
-from gemwatch.web.deps import WebContext, client_of, ctx_of, require
+from gemwatch.web.deps import Acknowledger, WebContext, client_of, ctx_of, require
 from gemwatch.web.queries import (
     STATUSES,
     EventFilter,
@@ -473,6 +473,8 @@ def event(request: Request, event_id: str, p: Annotated[Principal, Depends(requi
 def review(
     ctx: WebContext, event_id: str, p: Principal, action: str, note: str | None, client: str
 ) -> EventOut:
+    if action == "ack" and ctx.alerts is not None:
+        return acknowledge_via_alerts(ctx, ctx.alerts, event_id, p, note, client)
     with ctx.session() as s:
         row = visible_event(ctx, s, event_id, p)
         detail: dict[str, Any] = {"client": client}
@@ -486,6 +488,33 @@ def review(
             add_note(row, p.username, note, ctx.tz)
             detail["note"] = note.strip()[:500]
         audit.record(s, p.username, f"event.{action}", f"event:{row.id}", detail)
+        out = event_out(row, ctx)
+    ctx.hub.publish("review", {"id": out.id, "camera": out.camera, "status": out.status, "by": p.username})
+    return out
+
+
+def acknowledge_via_alerts(
+    ctx: WebContext, alerts: Acknowledger, event_id: str, p: Principal, note: str | None, client: str
+) -> EventOut:
+    """Acknowledge through the alerts service: it marks the event, stops escalation, queues the
+    acknowledgement for the machines and writes the one ``event.ack`` audit line. A note typed
+    with it is stored and audited on its own (``event.note``)."""
+    with ctx.session() as s:
+        visible_event(ctx, s, event_id, p)  # 404 for events this role may not see
+    try:
+        alerts.acknowledge(event_id, p.username, via="console", client=client)
+    except Exception as exc:
+        status = getattr(exc, "status", None)  # the service's ActionRefused (event deleted meanwhile)
+        if not isinstance(status, int):
+            raise
+        raise HTTPException(status, str(exc)) from None
+    with ctx.session() as s:
+        row = visible_event(ctx, s, event_id, p)
+        if note and note.strip():
+            add_note(row, p.username, note, ctx.tz)
+            audit.record(
+                s, p.username, "event.note", f"event:{row.id}", {"client": client, "note": note.strip()[:500]}
+            )
         out = event_out(row, ctx)
     ctx.hub.publish("review", {"id": out.id, "camera": out.camera, "status": out.status, "by": p.username})
     return out

@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gemwatch import __version__
-from gemwatch.web import api, pages, watchlist_pages
+from gemwatch.web import alerts_console, api, pages, watchlist_pages
 from gemwatch.web.auth import Perm, Principal
 from gemwatch.web.deps import WebContext, require
 
@@ -186,6 +186,7 @@ def build_app(ctx: WebContext) -> FastAPI:
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(watchlist_pages.router)
+    app.include_router(alerts_console.router)
     app.mount("/static", StaticFiles(directory=str(Path(__file__).with_name("static"))), name="static")
     _include_alerts(app, ctx)
     return app
@@ -198,12 +199,15 @@ def _include_alerts(app: FastAPI, ctx: WebContext) -> None:
     applied to them (see ``security_headers``).
     """
     try:
-        from gemwatch.alerts.router import router_from_config
+        from gemwatch.alerts.router import build_router, service_from_config
     except ImportError:
         return
     try:
-        router = router_from_config(ctx.cfg, ctx.store.engine)
+        service = service_from_config(ctx.cfg, ctx.store.engine)
+        router = build_router(service)
     except Exception:
         log.exception("the alerts web routes failed to load; one-tap links will not work")
         return
+    if ctx.alerts is None:  # the console's Acknowledge button goes through the same service
+        ctx.alerts = service
     app.include_router(router, prefix="/a")

@@ -47,6 +47,13 @@ class NodeControl(Protocol):
     def reload_camera(self, camera: Camera) -> bool: ...
 
 
+class Acknowledger(Protocol):
+    """The alerts package's ``AlertService``: a console acknowledgement goes through it so
+    escalation stops and the machines are told (absent without the alerts package)."""
+
+    def acknowledge(self, event_id: str, by: str, *, via: str, client: str | None = None) -> Any: ...
+
+
 @dataclass(slots=True)
 class WebContext:
     cfg: GemwatchConfig
@@ -54,6 +61,7 @@ class WebContext:
     config_path: Path | None = None
     hub: Hub = field(default_factory=Hub)
     control: NodeControl | None = None
+    alerts: Acknowledger | None = None
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
     clip_views: dict[tuple[str, str], float] = field(default_factory=dict)
     # Recently verified credentials (digest -> (expiry, principal)): a live view asks several

@@ -19,6 +19,7 @@ from starlette.templating import Jinja2Templates
 
 from gemwatch.types import Severity
 from gemwatch.web import audit, clips
+from gemwatch.web.alerts_console import delivery_states
 from gemwatch.web.api import camera_states, event_filter, event_out, review, visible_event
 from gemwatch.web.auth import (
     ROLE_PERMS,
@@ -350,6 +351,7 @@ def event_page(
         request,
         "event.html",
         ev=ev,
+        deliveries=delivery_states(ctx, ev.id),
         clip_name=clip.name if clip else None,
         clip_type=clips.media_type(clip) if clip else None,
         playable=playable,
