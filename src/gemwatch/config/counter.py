@@ -222,12 +222,12 @@ class Roles(_Strict):
     )
     staff_area_s: float = Field(default=2.0, ge=0, description="Time in a staff_area zone that makes staff.")
     entry_s: float = Field(
-        default=1.0,
+        default=0.6,
         ge=0,
-        description="A track first seen in a staff area within this long counts as entering there.",
+        description="A track first seen in a staff area, and still there this long, entered there: staff.",
     )
     customer_s: float = Field(
-        default=1.0,
+        default=0.6,
         ge=0,
         description="Time on a counter's customer side (counter zone), without staff evidence, that makes a customer.",
     )
