@@ -62,6 +62,10 @@ def _setup_logging(verbose: bool) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+def _clock(ts: float, cfg: GemwatchConfig) -> str:
+    return datetime.fromtimestamp(ts, cfg.store.tz).strftime("%H:%M:%S")
+
+
 def _local(ts: float, cfg: GemwatchConfig) -> str:
     return datetime.fromtimestamp(ts, cfg.store.tz).strftime("%Y-%m-%d %H:%M:%S")
 
@@ -275,28 +279,45 @@ def _print_report(report: Any, cfg: GemwatchConfig) -> None:
         f"[bold]{report.camera.label}[/]: {r.frames} frames analysed over {r.media_s:.1f} s of video "
         f"in {r.wall_s:.1f} s ({speed:.1f}× real time); detector ran on {r.detector_runs}"
     )
-    people = Table(title=f"Tracked people ({len(report.tracks)})")
-    for col in ("track", "first seen", "last seen", "duration", "frames", "best score"):
-        people.add_column(col, justify="right" if col != "first seen" else "left")
-    for t in report.tracks:
+    day = datetime.fromtimestamp(report.tracks[0].first_ts, cfg.store.tz).date() if report.tracks else None
+    brief = [t for t in report.tracks if t.last_ts - t.first_ts < 1.0]
+    shown = [t for t in report.tracks if t.last_ts - t.first_ts >= 1.0]
+    people = Table(
+        title=f"Tracked people: {len(report.tracks)} tracks"
+        + (f", {len(brief)} seen under 1 s not listed" if brief else "")
+        + (f" (times on {day}, {cfg.store.timezone})" if day else "")
+    )
+    for col in ("track", "first seen", "last seen", "duration", "frames", "score"):
+        people.add_column(col, justify="right")
+    for t in shown:
         people.add_row(
             str(t.track_id),
-            _local(t.first_ts, cfg),
-            _local(t.last_ts, cfg),
+            _clock(t.first_ts, cfg),
+            _clock(t.last_ts, cfg),
             f"{t.last_ts - t.first_ts:.1f} s",
             str(t.observations),
             f"{t.max_score:.2f}",
         )
     out.print(people)
-    events = Table(title=f"Events ({len(report.events)})")
-    for col in ("start (local)", "type", "severity", "zone", "duration", "description", "clip"):
-        events.add_column(col)
+    events = Table(title=f"Events ({len(report.events)})", expand=True)
+    for col, ratio in (
+        ("start", 1),
+        ("type", 2),
+        ("zone", 1),
+        ("duration", 1),
+        ("description", 4),
+        ("clip", 2),
+    ):
+        events.add_column(col, ratio=ratio, overflow="fold")
     for e in report.events:
         dur = "" if e.end_ts is None else f"{e.end_ts - e.start_ts:.1f} s"
+        clip = Path(e.clip_path).name if e.clip_path else ""
         events.add_row(
-            e.start_local, e.type, e.severity, e.zone_id or "", dur, e.description, e.clip_path or ""
+            _clock(e.start_ts, cfg), f"{e.type} ({e.severity})", e.zone_id or "", dur, e.description, clip
         )
     out.print(events)
+    clip_dir = cfg.storage.data_dir / "clips" / report.camera.id
+    out.print(f"clips in {clip_dir}, snapshots in {cfg.storage.data_dir / 'snapshots' / report.camera.id}")
     out.print(f"stored in {cfg.storage.resolved_database_url()} (run {report.run_id})")
 
 
