@@ -115,7 +115,7 @@ def load_setup(path: Path, data_dir: Path, work_dir: Path) -> CounterSetup:
         cameras=[camera], perception=perception, storage=Storage(data_dir=work_dir / "data")
     )
     truth = [
-        RoleTruth(float(r["t"]), {k: tuple(v) for k, v in r.items() if k != "t"})  # type: ignore[misc]
+        RoleTruth(float(r["t"]), {k: tuple(v) for k, v in r.items() if k != "t"})
         for r in doc.get("roles_truth") or []
     ]
     return CounterSetup(clip, config, camera, truth)

@@ -162,8 +162,11 @@ def analyze(
         from gemwatch.watchlist.runtime import hit_sink
 
         hits = hit_sink(cfg, store.engine)  # None unless face matching is on
+        from gemwatch.events.compliance import ComplianceSink
+
         sink = FanoutSink(
             StoreSink(store, run_id),
+            ComplianceSink(store.engine, cfg.store.tz),  # showing sessions, protocol violations
             *([hits] if hits else []),
             *([dispatcher] if dispatcher else []),
             *extra_sinks,

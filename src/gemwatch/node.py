@@ -160,7 +160,12 @@ def run_node(
 
     hits = hit_sink(cfg, store.engine)  # None unless face matching is on
     watchlist = node_service(cfg, store.engine)  # HQ sync and expiry; None while the policy is off
-    sink = FanoutSink(StoreSink(store, run_id), *([hits] if hits else []), *([alerts] if alerts else []), hub)
+    from gemwatch.events.compliance import ComplianceSink
+
+    compliance = ComplianceSink(store.engine, cfg.store.tz)  # showing sessions, protocol violations
+    sink = FanoutSink(
+        StoreSink(store, run_id), compliance, *([hits] if hits else []), *([alerts] if alerts else []), hub
+    )
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     stop = ctx.Event()

@@ -181,7 +181,13 @@ class CameraPipeline:
     def track_summaries(self) -> list[TrackSummary]:
         return [
             TrackSummary(
-                self.camera.id, t.track_id, "unknown", t.first_ts, t.last_ts, t.observations, t.max_score
+                self.camera.id,
+                t.track_id,
+                self.perceiver.roles.role_of(t.track_id).value,
+                t.first_ts,
+                t.last_ts,
+                t.observations,
+                t.max_score,
             )
             for t in self.perceiver.tracker.info.values()
             if t.confirmed

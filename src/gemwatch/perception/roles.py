@@ -179,6 +179,7 @@ class RoleAssigner:
         self.uniforms = [(s, sample_histogram(s)) for s in cfg.uniforms]
         self.sources: list[RoleSource] = []
         self.tracks: dict[int, TrackRole] = {}
+        self.given: dict[int, Role] = {}  # every role given, by track id
 
     def set_camera(self, camera: Camera) -> None:
         """Edited zones apply from the next frame; roles already given are kept."""
@@ -192,8 +193,9 @@ class RoleAssigner:
         self.sources.append(source)
 
     def role_of(self, track_id: int) -> Role:
+        """The role a track had when last seen (kept after the track ends, for its summary)."""
         t = self.tracks.get(track_id)
-        return t.role if t is not None else Role.UNKNOWN
+        return t.role if t is not None else self.given.get(track_id, Role.UNKNOWN)
 
     def assign(
         self,
@@ -231,6 +233,8 @@ class RoleAssigner:
             if in_customer[i]:
                 track.customer_s += dt
             self._decide(track, person, image, ts, colours, bool(in_staff[i]))
+            if track.role != Role.UNKNOWN:
+                self.given[person.track_id] = track.role
             out.append(person if person.role == track.role else replace(person, role=track.role))
         self._forget(ts)
         return tuple(out)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter as Tally
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -46,6 +47,8 @@ DEFAULT_COUNTER = "counter"
 #: Counts less sure than this are not used (a textured surface, a blob of borderline size).
 MIN_COUNT_CONFIDENCE = 0.5
 EPS = 1e-6
+#: How far back the pieces-out history reaches (a session is recognised after it began).
+PIECES_LOG_S = 60.0
 #: Something must be seen on (or off) the pad this long before item_placed (item_removed).
 PAD_CONFIRM_S = 0.6  # timestamps are floats: 0.2 + 0.2 is not quite 0.4
 
@@ -235,6 +238,7 @@ class ShowingSession:
     staff_seen: Tally[int] = field(default_factory=Tally)
     pieces: list[tuple[float, int]] = field(default_factory=list)
     violations: Tally[str] = field(default_factory=Tally)
+    identities: dict[int, str] = field(default_factory=dict)  # staff track → enrolled identity (faces)
     event: Event | None = None
 
     @property
@@ -290,6 +294,7 @@ class CounterRule:
         self._tray_out = Hold()
         self._last_session_end: float | None = None
         self._states: dict[str, ZoneState] = {}
+        self._pieces_log: deque[tuple[float, int]] = deque()  # (ts, pieces out) at each change
         self._pads = [_PadWatch(z) for z in layout.showing]
 
     # -- helpers
@@ -298,6 +303,9 @@ class CounterRule:
         self, kind: str, ts: float, text: str, *, severity: Severity | None = None, zone: Zone | None = None,
         people: Iterable[int] = (), **scores: float,
     ) -> Event:  # fmt: skip
+        extra: dict[str, object] = {"counter": self.layout.id}
+        if self.session is not None and self.session.event is not None and kind != "showing_session":
+            extra["session_id"] = self.session.event.id  # compliance: which showing it happened in
         return Event(
             type=kind,
             severity=severity or self.p.severity,
@@ -308,6 +316,7 @@ class CounterRule:
             zone_id=zone.id if zone is not None else self.layout.zone_id,
             people=tuple(sorted(people)),
             scores={k: round(v, 3) for k, v in scores.items()},
+            extra=extra,
         )
 
     def _remember(self, obs: Observation) -> None:
@@ -350,9 +359,13 @@ class CounterRule:
         events: list[Event] = []
         if who.customers:
             self._last_customer_ts = ts
+        pieces = pieces_out(self._states, self.layout)
+        if pieces is not None and (not self._pieces_log or self._pieces_log[-1][1] != pieces):
+            self._pieces_log.append((ts, pieces))
+        while len(self._pieces_log) > 1 and ts - self._pieces_log[1][0] > PIECES_LOG_S:
+            self._pieces_log.popleft()
         events += self._not_served(obs, who)
         events += self._sessions(obs, who)
-        pieces = pieces_out(self._states, self.layout)
         s = self.session
         if s is not None and pieces is not None and (not s.pieces or s.pieces[-1][1] != pieces):
             s.pieces.append((ts, pieces))
@@ -431,6 +444,10 @@ class CounterRule:
                 )
                 s = ShowingSession(start, ts, arrived)
                 s.customers.update(who.served)
+                # the pieces out since the session began (it is known to have begun only now)
+                before = [(t, n) for t, n in self._pieces_log if t <= start]
+                s.pieces = [(start, before[-1][1])] if before else []
+                s.pieces += [(t, n) for t, n in self._pieces_log if t > start]
                 s.event = self._event(
                     "showing_session", start,
                     f"Showing at {self.layout.label}: customer {_ids(who.served)} served by staff {_ids(who.staff)}",
@@ -446,6 +463,10 @@ class CounterRule:
             s.customers.update(who.served)
             for st in who.staff:
                 s.staff_seen[st] += 1
+                person = obs.person(st)
+                identity = getattr(person, "identity", None) if person is not None else None
+                if identity:
+                    s.identities[st] = str(identity)
         elif ts - s.last_ts > self.p.session_grace_s:
             events += self._end_session(ts)
         return events
@@ -471,6 +492,7 @@ class CounterRule:
             "counter": self.layout.id,
             "customers": sorted(s.customers),
             "staff": staff,
+            "staff_identity": s.identities.get(staff) if staff is not None else None,
             "arrived_ts": s.arrived_ts,
             "pieces": [[round(t, 2), n] for t, n in s.pieces],
             "violations": dict(s.violations),
