@@ -25,6 +25,7 @@ from gemwatch.rules.base import Rule
 from gemwatch.rules.counter import build_counter_rules
 from gemwatch.rules.loitering import LoiteringRule
 from gemwatch.rules.presence import build_rules
+from gemwatch.sources.case_sensors import case_sensor_feed
 from gemwatch.sources.packets import PacketRing
 from gemwatch.sources.video import CameraStatus, SourceError, VideoSource
 from gemwatch.types import Event, Frame, Observation
@@ -109,6 +110,12 @@ class CameraPipeline:
         )
         self.source.on_status(sink.status)
         self.perceiver = Perceiver(camera, cfg.perception, detector, pose)
+        # contact/lock sensors of display cases (MQTT), read by the zone watcher of the moment
+        self.case_sensors = case_sensor_feed(
+            camera,
+            cfg.alerts.mqtt,
+            lambda zone_id, is_open: self.perceiver.zone_watch.set_sensor(zone_id, is_open),
+        )
         self.perceiver.faces = build_face_stage(cfg, camera)
         self.rules = build_rules_for(cfg, camera)
         self.event_ids: set[str] = set()
@@ -129,6 +136,8 @@ class CameraPipeline:
         started = time.perf_counter()
         last: Frame | None = None
         first_pts: float | None = None
+        if self.case_sensors is not None:
+            self.case_sensors.start()
         try:
             for frame in self.source.frames():
                 t0 = time.perf_counter()
@@ -166,6 +175,8 @@ class CameraPipeline:
             if last is not None:
                 self._handle(closing, last, None)
             self._clips_done(self.recorder.flush())
+            if self.case_sensors is not None:
+                self.case_sensors.stop()
             result.frames = self.perceiver.frames
             result.detector_runs = self.perceiver.detector_runs
             result.wall_s = time.perf_counter() - started
