@@ -71,19 +71,44 @@ def test_entering_in_the_staff_area_makes_staff_after_entry_s(seconds: float, ro
     assert s.hold(seconds, [(1, AT_STAFF, TEAL)])[1] == role
 
 
+def walk(
+    a: tuple[float, ...], b: tuple[float, ...], steps: int = 8
+) -> list[tuple[float, float, float, float]]:
+    """Boxes from ``a`` to ``b`` in ``steps`` frames: people walk, they do not teleport."""
+    return [tuple(x + (y - x) * (i + 1) / steps for x, y in zip(a, b, strict=True)) for i in range(steps)]  # type: ignore[misc]
+
+
 def test_walking_into_the_staff_area_needs_staff_area_s() -> None:
     s = Scene(Roles(entry_s=1.0, staff_area_s=2.0, customer_s=10.0))
     s.hold(1.0, [(1, ELSEWHERE, NAVY)])  # first seen elsewhere: did not enter there
-    assert s.hold(1.6, [(1, AT_STAFF, NAVY)])[1] == Role.UNKNOWN
-    assert s.hold(0.6, [(1, AT_STAFF, NAVY)])[1] == Role.STAFF
+    for box in walk(ELSEWHERE, AT_STAFF):  # the last five steps (1.0 s) are inside
+        s.step([(1, box, NAVY)])
+    assert s.hold(0.8, [(1, AT_STAFF, NAVY)])[1] == Role.UNKNOWN  # 1.8 s inside
+    assert s.hold(0.2, [(1, AT_STAFF, NAVY)])[1] == Role.STAFF  # 2.0 s
 
 
 def test_roles_stick() -> None:
     s = Scene()
     s.hold(2.0, [(1, AT_STAFF, TEAL), (2, AT_FRONT, RED)])
-    # the customer leans into the staff side, the associate walks round the counter
+    # the customer walks into the staff side, the associate round the counter
+    for a, b in zip(walk(AT_STAFF, AT_FRONT), walk(AT_FRONT, AT_STAFF), strict=True):
+        s.step([(1, a, TEAL), (2, b, RED)])
     roles = s.hold(4.0, [(1, AT_FRONT, TEAL), (2, AT_STAFF, RED)])
     assert roles == {1: Role.STAFF, 2: Role.CUSTOMER}
+
+
+@pytest.mark.parametrize("how", ["jump", "look"])
+def test_an_id_handed_to_someone_else_loses_its_role(how: str) -> None:
+    """Trackers swap ids when people cross: the role belongs to the person, not the number."""
+    s = Scene()
+    s.hold(2.0, [(1, AT_FRONT, RED)])
+    assert s.assigner.role_of(1) == Role.CUSTOMER
+    if how == "jump":  # id 1 now sits on the shopkeeper across the counter
+        assert s.step([(1, AT_STAFF, TEAL)])[1] == Role.UNKNOWN
+    else:  # same place, someone else's shirt for three sightings
+        roles = [s.step([(1, AT_FRONT, TEAL)])[1] for _ in range(3)]
+        assert roles[:2] == [Role.CUSTOMER, Role.CUSTOMER] and roles[2] == Role.UNKNOWN
+    assert s.hold(2.0, [(1, AT_STAFF if how == "jump" else AT_FRONT, TEAL)])[1] != Role.UNKNOWN
 
 
 def test_a_new_track_where_the_cashier_vanished_keeps_the_role() -> None:

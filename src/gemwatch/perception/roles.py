@@ -37,6 +37,10 @@ H_BINS, S_BINS, V_BINS = 18, 3, 4
 #: Pixels below this saturation (0..255) have no reliable hue: they go to the grey bins by value.
 MIN_SATURATION = 50
 STAFF_LIKE = frozenset({Role.STAFF, Role.GUARD})
+#: A track whose torso shares less colour than this with its own history, SWITCH_SIGHTINGS times
+#: in a row, has been handed to another person by the tracker: its role is not theirs.
+SWITCH_SIMILARITY = 0.25
+SWITCH_SIGHTINGS = 3
 # COCO keypoints
 L_SHOULDER, R_SHOULDER, L_HIP, R_HIP = 5, 6, 11, 12
 
@@ -157,6 +161,7 @@ class TrackRole:
     customer_s: float = 0.0
     uniform: deque[tuple[float, Role | None]] = field(default_factory=lambda: deque(maxlen=64))
     colours: np.ndarray | None = None
+    mismatches: int = 0  # sightings in a row whose torso does not look like this track's
 
 
 def _iou(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
@@ -217,12 +222,16 @@ class RoleAssigner:
         for i, person in enumerate(people):
             track = self.tracks.get(person.track_id)
             colours = self._colours(person, image)
+            if track is not None and self._switched(track, person, colours):
+                # the tracker gave this id to someone else (two people crossed): start over
+                del self.tracks[person.track_id]
+                track = None
             if track is None:
                 track = self._new_track(person, ts, colours)
             dt = min(max(ts - track.last_ts, 0.0), 0.5)
             track.last_ts = ts
             track.box = person.box
-            if colours is not None:
+            if colours is not None and not track.mismatches:  # learn the look only while it is theirs
                 track.colours = colours if track.colours is None else 0.8 * track.colours + 0.2 * colours
             if track.entered_in_staff_area is None:
                 track.entered_in_staff_area = bool(in_staff[i])
@@ -254,6 +263,24 @@ class RoleAssigner:
             return None
         x1, y1, x2, y2 = box
         return colour_histogram(image[y1:y2, x1:x2])
+
+    @staticmethod
+    def _switched(track: TrackRole, person: Person, colours: np.ndarray | None) -> bool:
+        """True when the tracker seems to have handed this id to someone else: the new box does
+        not touch the last one and lies more than half its size away (people do not teleport
+        within the tracker's two-second memory), or the torso
+        has looked like someone else's for SWITCH_SIGHTINGS sightings in a row."""
+        (ax1, ay1, ax2, ay2), (bx1, by1, bx2, by2) = track.box, person.box
+        jump = math.hypot((ax1 + ax2 - bx1 - bx2) / 2, (ay1 + ay2 - by1 - by2) / 2)
+        if _iou(track.box, person.box) == 0.0 and jump > 0.5 * max(ax2 - ax1, ay2 - ay1):
+            return True
+        if colours is None or track.colours is None:
+            return False
+        if similarity(track.colours, colours) < SWITCH_SIMILARITY:
+            track.mismatches += 1
+        else:
+            track.mismatches = 0
+        return track.mismatches >= SWITCH_SIGHTINGS
 
     def _new_track(self, person: Person, ts: float, colours: np.ndarray | None) -> TrackRole:
         """A new track; it inherits the role of a track with a role that vanished just here."""

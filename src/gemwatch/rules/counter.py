@@ -374,6 +374,9 @@ class CounterRule:
         events += self._tray_policy(ts)
         for pad in self._pads:
             events += self._pad(obs, pad, who)
+        for ev in events:  # an open event is known until now (its start may lie in the past)
+            if not ev.ended and (ev.end_ts is None or ev.end_ts < ts):
+                ev.end_ts = ts
         return events
 
     def finish(self, ts: float) -> list[Event]:
