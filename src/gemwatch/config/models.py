@@ -197,7 +197,9 @@ ALL_DAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun"
 class TimeWindow(_Strict):
     """A daily window in the store's timezone; ``end`` before ``start`` crosses midnight."""
 
-    days: list[Weekday] = Field(default_factory=lambda: list(ALL_DAYS), description="Days the window starts on.")
+    days: list[Weekday] = Field(
+        default_factory=lambda: list(ALL_DAYS), description="Days the window starts on."
+    )
     start: time = Field(description="Local start time, HH:MM.")
     end: time = Field(description="Local end time, HH:MM (before start = next day).")
 
@@ -566,7 +568,8 @@ class GemwatchConfig(_Strict):
     web: Web = Field(default_factory=Web, description="The web console.")
     alerts: Alerts = Field(default_factory=Alerts, description="Alerts: routes, channels, escalation.")
     watchlist: WatchlistConfig = Field(
-        default_factory=WatchlistConfig, description="Known-offender watchlist and staff faces (off by default)."
+        default_factory=WatchlistConfig,
+        description="Known-offender watchlist and staff faces (off by default).",
     )
 
     @model_validator(mode="after")
@@ -588,4 +591,3 @@ class GemwatchConfig(_Strict):
             if cam.id == camera_id:
                 return cam
         raise KeyError(camera_id)
-
