@@ -117,6 +117,9 @@ class CameraPipeline:
             lambda zone_id, is_open: self.perceiver.zone_watch.set_sensor(zone_id, is_open),
         )
         self.perceiver.faces = build_face_stage(cfg, camera)
+        if self.perceiver.faces is not None:
+            # enrolled staff and guard faces decide roles before zones and uniform colours do
+            self.perceiver.roles.add_source(self.perceiver.faces.role_source())
         self.rules = build_rules_for(cfg, camera)
         self.event_ids: set[str] = set()
         self._open: set[str] = set()  # events still running: their clips grow with them

@@ -169,3 +169,20 @@ def test_identity_sources_win() -> None:
     got = s.hold(2.0, [(5, AT_FRONT, RED), (6, AT_FRONT, RED)])
     assert got == {5: Role.GUARD, 6: Role.CUSTOMER}
     assert s.assigner.tracks[5].source == "badge"
+
+
+class _StaffGallery:
+    """Stands in for the watchlist's FaceStage: track 5's face matched an enrolled guard."""
+
+    def staff_role(self, track_id: int) -> tuple[Role, str] | None:
+        return (Role.GUARD, "entry-guard-1") if track_id == 5 else None
+
+
+def test_enrolled_staff_face_wins_over_zones() -> None:
+    from gemwatch.watchlist.runtime import StaffFaceSource
+
+    s = Scene()
+    s.assigner.add_source(StaffFaceSource(_StaffGallery()))  # type: ignore[arg-type]
+    roles = s.hold(2.0, [(5, AT_FRONT, RED), (6, AT_FRONT, NAVY)])
+    assert roles == {5: Role.GUARD, 6: Role.CUSTOMER}  # a guard on the customer side is still a guard
+    assert s.assigner.tracks[5].source == "staff face"
