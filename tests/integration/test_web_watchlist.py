@@ -361,3 +361,25 @@ def watchlist_of_node(node: Node) -> Watchlist:
         wl = watchlist_of(request)
     assert wl is not None
     return wl
+
+
+def test_phone_sized_photo_is_accepted_but_other_forms_keep_the_small_limit(node: Node) -> None:
+    import cv2
+    import numpy as np
+
+    image = cv2.imread(str(data_file(f"{FACES}/obama3.jpg")))
+    big = cv2.resize(image, None, fx=1.6, fy=1.6, interpolation=cv2.INTER_CUBIC)
+    noise = np.random.default_rng(0).integers(0, 6, big.shape, dtype=np.uint8)  # phone-like grain
+    ok, jpeg = cv2.imencode(".jpg", cv2.add(big, noise), [cv2.IMWRITE_JPEG_QUALITY, 97])
+    assert ok and len(jpeg) > 2 * (1 << 20), len(jpeg)
+    anna, csrf = login(node, "anna")
+    with closing(anna):
+        form = {"csrf_token": csrf, "label": "Big photo", "reason": "took a ring", "evidence": "INC-9"}
+        r = anna.post(
+            "/watchlist/enroll", data=form, files=[("photos", ("big.jpg", jpeg.tobytes(), "image/jpeg"))]
+        )
+        entry_id_of(r)
+        notes = anna.post(
+            "/api/v1/events/none/notes", content=b"x" * (2 << 20), headers={"X-CSRF-Token": csrf}
+        )
+        assert notes.status_code == 413

@@ -27,6 +27,9 @@ from gemwatch.web.deps import WebContext, require
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1 << 20  # zones, notes and forms are small; a 10 MB body is refused (413)
+# Enrollment photos come from phones (2-8 MB each, up to 8 of them): that one form gets more.
+UPLOAD_BODY_BYTES = 48 << 20
+UPLOAD_PATHS = ("/watchlist/enroll",)
 _CSP = (
     "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self'; "
     "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
@@ -38,16 +41,17 @@ class BodyLimit:
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
         self.app = app
-        self.limit = limit
+        self.default_limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = UPLOAD_BODY_BYTES if scope.get("path") in UPLOAD_PATHS else self.default_limit
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
             try:
-                too_big = int(declared) > self.limit
+                too_big = int(declared) > limit
             except ValueError:
                 too_big = True
             if too_big:
@@ -60,7 +64,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.limit:
+                if seen > limit:
                     raise _TooLarge()
             return message
 
