@@ -44,7 +44,9 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 def _load_config(path: Path | None) -> GemwatchConfig:
     if path is None:
-        return GemwatchConfig()
+        from gemwatch.config.loader import parse
+
+        return parse("", "<defaults>")  # defaults, with the GEMWATCH_* environment overrides
     try:
         return load(path)
     except ConfigError as exc:
@@ -104,7 +106,9 @@ def analyze(
         str | None,
         typer.Option("--start-time", help="Replay as if it started at this local time (HH:MM or ISO)"),
     ] = None,
-    fps: Annotated[float | None, typer.Option("--fps", help="Analysed frames per second")] = None,
+    fps: Annotated[
+        float | None, typer.Option("--fps", min=0.1, max=60, help="Analysed frames per second")
+    ] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Where clips, snapshots, DB go")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print the events as CSV")] = False,
@@ -143,6 +147,8 @@ def _run_analysis(
     quiet: bool,
     alerts: bool = True,
 ) -> Any:
+    from sqlalchemy.exc import SQLAlchemyError
+
     from gemwatch.analyze import analyze as run_analysis
     from gemwatch.analyze import load_zones, parse_start_time, probe_duration
     from gemwatch.events.store import StoreError
@@ -197,9 +203,19 @@ def _run_analysis(
             )
         except (ModelMissingError, StoreError, SourceError, OSError) as exc:
             raise _fail(str(exc)) from None
+        except SQLAlchemyError as exc:
+            orig = getattr(exc, "orig", None) or exc
+            raise _fail(f"database error: {str(orig).splitlines()[0]} (is the disk full?)") from None
         finally:
             if writer is not None:
                 writer.close()
+    r = report.result
+    if r.error is None and duration and r.frames and r.media_s < duration - max(2.0, 0.1 * duration):
+        # a file that stops decoding early without an error is truncated: say so, keep the events
+        r.error = (
+            f"{video}: the video stops at {r.media_s:.1f} s of its {duration:.1f} s "
+            "(truncated or corrupt file); events found before that are stored"
+        )
     return report
 
 

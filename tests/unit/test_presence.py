@@ -48,6 +48,7 @@ def test_vault_presence_one_episode_with_everyone() -> None:
         events += rule.update(obs(t0 + i * 0.2, {}))
     assert [e.ended for e in events] == [False, True]
     assert events[1].people == (1, 2)
+    assert "up to 2 people" in events[1].description
     assert events[0].type == "presence.vault" and events[0].zone_id == "vault"
     assert abs(events[1].duration_s - 5.8) < 1e-6
 

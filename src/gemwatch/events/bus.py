@@ -40,6 +40,14 @@ class StoreSink:
         self.store.save_tracks(self.run_id, tracks)
 
 
+def _reason() -> str:
+    import sys
+
+    exc = sys.exc_info()[1]
+    orig = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's error
+    return f"{type(orig or exc).__name__}: {orig or exc}".splitlines()[0]
+
+
 class FanoutSink:
     """Calls several sinks in order; a failing listener is logged and never stops the others."""
 
@@ -54,7 +62,9 @@ class FanoutSink:
             try:
                 fn(*args)
             except Exception:
-                log.exception("event listener %s.%s failed", type(sink).__name__, method)
+                # one line for the operator (disk full, database down); the traceback at debug level
+                log.error("event listener %s.%s failed: %s", type(sink).__name__, method, _reason())
+                log.debug("traceback", exc_info=True)
 
     def event(self, ev: Event) -> None:
         self._each("event", ev)

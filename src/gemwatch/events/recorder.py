@@ -114,8 +114,12 @@ def write_clip(
                 _mux_all(out, stream, chosen, t0, tb)
                 out.close()
             except BaseException:
-                out.close()
-                tmp.unlink(missing_ok=True)
+                try:
+                    out.close()  # may fail again on a full disk; the partial file goes regardless
+                except Exception:
+                    pass
+                finally:
+                    tmp.unlink(missing_ok=True)
                 raise
             os.replace(tmp, final)
             return final

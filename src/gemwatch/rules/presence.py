@@ -20,6 +20,7 @@ class _Episode:
     first_ts: float
     last_ts: float
     people: set[int] = field(default_factory=set)
+    peak: int = 0  # most people in view at once (track ids over an episode overcount people)
     event: Event | None = None
 
 
@@ -61,6 +62,7 @@ class PresenceRuleMachine:
                 ep = self._episode = _Episode(obs.ts, obs.ts)
             ep.last_ts = obs.ts
             ep.people.update(present)
+            ep.peak = max(ep.peak, len(present))
             if ep.event is None and ep.last_ts - ep.first_ts >= self.rule.min_s:
                 ep.event = self._event(ep, ended=False)
                 events.append(ep.event)
@@ -83,8 +85,8 @@ class PresenceRuleMachine:
         where = (
             "in view" if self.rule.whole_frame else "in " + ", ".join(self._labels[z] for z in self.zone_ids)
         )
-        n = len(ep.people)
-        who = "1 person" if n == 1 else f"{n} people"
+        n = ep.peak
+        who = "1 person" if n == 1 else f"up to {n} people"
         when = f" for {format_duration(ep.last_ts - ep.first_ts)}" if ended else ""
         return Event(
             type=self.event_type,
@@ -96,7 +98,7 @@ class PresenceRuleMachine:
             ended=ended,
             people=tuple(sorted(ep.people)),
             description=f"{who} {where}{when} ({self.rule.id})",
-            scores={"duration_s": round(ep.last_ts - ep.first_ts, 2)},
+            scores={"duration_s": round(ep.last_ts - ep.first_ts, 2), "people_at_once": float(ep.peak)},
         )
 
 
