@@ -64,12 +64,13 @@ def _setup_logging(verbose: bool) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+def _iso(ts: float, cfg: GemwatchConfig) -> str:
+    """Store-local time with its UTC offset, like the events' start_local/end_local."""
+    return datetime.fromtimestamp(ts, cfg.store.tz).isoformat(timespec="seconds")
+
+
 def _clock(ts: float, cfg: GemwatchConfig) -> str:
     return datetime.fromtimestamp(ts, cfg.store.tz).strftime("%H:%M:%S")
-
-
-def _local(ts: float, cfg: GemwatchConfig) -> str:
-    return datetime.fromtimestamp(ts, cfg.store.tz).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @app.callback()
@@ -233,8 +234,8 @@ def _report_json(report: Any, cfg: GemwatchConfig) -> dict[str, Any]:
         "tracks": [
             {
                 "track_id": t.track_id,
-                "first_seen": _local(t.first_ts, cfg),
-                "last_seen": _local(t.last_ts, cfg),
+                "first_seen": _iso(t.first_ts, cfg),
+                "last_seen": _iso(t.last_ts, cfg),
                 "duration_s": round(t.last_ts - t.first_ts, 2),
                 "observations": t.observations,
                 "max_score": round(t.max_score, 3),
