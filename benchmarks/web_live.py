@@ -30,6 +30,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from fixtures.clips import trim
+
 DEFAULT_VIDEO = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pedestrians" / "vtest.avi"
 PASSWORD = "benchmark-password-1"
 LOG_TIME = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})")
@@ -263,23 +266,6 @@ def one_run(video: Path, cameras: int, fps: float, viewer: str | None) -> Run:
             live_written=written,
             live_ms=live_ms,
         )
-
-
-def trim(src: Path, dst: Path, seconds: float) -> Path:
-    """The first ``seconds`` of ``src``, packets copied (no re-encode), to shorten each run."""
-    import av
-
-    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
-        stream = inp.streams.video[0]
-        copy = out.add_stream_from_template(stream)
-        for packet in inp.demux(stream):
-            if packet.dts is None:
-                continue
-            if packet.pts is not None and float(packet.pts * stream.time_base) > seconds:
-                break
-            packet.stream = copy
-            out.mux(packet)
-    return dst
 
 
 def picture_cost(video: Path, n: int = 40) -> tuple[float, float, int]:

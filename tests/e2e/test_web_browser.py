@@ -39,6 +39,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT, data_file
+from fixtures.clips import trim
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -424,23 +425,6 @@ cameras:
         polygon: [[0.0, 0.35], [1.0, 0.35], [1.0, 1.0], [0.0, 1.0]]
         loitering: {{dwell_s: 2, grace_s: 1}}
 """
-
-
-def trim(src: Path, dst: Path, seconds: float) -> Path:
-    """The first ``seconds`` of ``src`` (packets copied, not re-encoded) — to keep the test short."""
-    import av
-
-    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
-        stream = inp.streams.video[0]
-        copy = out.add_stream_from_template(stream)
-        for packet in inp.demux(stream):
-            if packet.dts is None:
-                continue
-            if packet.pts is not None and float(packet.pts * stream.time_base) > seconds:
-                break
-            packet.stream = copy
-            out.mux(packet)
-    return dst
 
 
 def test_times_across_dst_change(browser: Any, tmp_path: Path) -> None:

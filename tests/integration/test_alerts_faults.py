@@ -28,6 +28,7 @@ from test_alerts_receivers import (
 )
 
 from conftest import data_file
+from fixtures.clips import trim
 from gemwatch.alerts.dispatcher import AlertDispatcher
 from gemwatch.events.store import EventStore
 from gemwatch.types import Event
@@ -311,7 +312,7 @@ def test_frame_rate_holds_while_channels_are_down(tmp_path: Path, monkeypatch: p
     if provision.verify():
         pytest.skip("models not provisioned (run `gemwatch models provision`)")
     src = data_file("pedestrians/vtest.avi")
-    clip = _excerpt(src, tmp_path / "vtest-6s.avi", 6.0)
+    clip = trim(src, tmp_path / "vtest-6s.avi", 6.0)
     monkeypatch.setattr(analyze_mod, "ALERT_DRAIN_S", 0.5)
     sink_calls: list[float] = []
     original_event = dispatcher_mod.AlertDispatcher.event
@@ -382,20 +383,3 @@ def test_frame_rate_holds_while_channels_are_down(tmp_path: Path, monkeypatch: p
         smtp.close()
         hook.close()
         push.close()
-
-
-def _excerpt(src: Path, dst: Path, seconds: float) -> Path:
-    """The first ``seconds`` of a video, remuxed (no re-encode) with PyAV."""
-    import av
-
-    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
-        stream = inp.streams.video[0]
-        ostream = out.add_stream_from_template(stream)
-        for packet in inp.demux(stream):
-            if packet.dts is None:
-                continue
-            if packet.pts is not None and float(packet.pts * stream.time_base) > seconds:
-                break
-            packet.stream = ostream
-            out.mux(packet)
-    return dst

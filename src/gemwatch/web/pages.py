@@ -410,21 +410,7 @@ def export_page(request: Request, _: Annotated[Principal, Depends(require(Perm.E
 # users and tokens ---------------------------------------------------------------------------------
 @router.get("/users", response_class=HTMLResponse)
 def users_page(request: Request, _: Annotated[Principal, Depends(require(Perm.USERS))]) -> Response:
-    ctx = ctx_of(request)
-    with ctx.session() as s:
-        users = list_users(s)
-        tokens = list(s.query(ApiTokenRow).order_by(ApiTokenRow.id))
-        names = {u.id: u.username for u in users}
-    return render(
-        request,
-        "users.html",
-        users=users,
-        tokens=tokens,
-        names=names,
-        roles=[r.value for r in Role],
-        error=None,
-        secret=None,
-    )
+    return _users_view(request)
 
 
 @router.post("/users", response_class=HTMLResponse)
@@ -505,7 +491,12 @@ def users_form(
     except AuthError as exc:
         error = str(exc)
     ctx.forget_logins()
-    with ctx.session() as s:
+    return _users_view(request, error=error, secret=secret)
+
+
+def _users_view(request: Request, *, error: str | None = None, secret: str | None = None) -> Response:
+    """The users and tokens page, after a change too (400 with the reason when it was refused)."""
+    with ctx_of(request).session() as s:
         users = list_users(s)
         tokens = list(s.query(ApiTokenRow).order_by(ApiTokenRow.id))
         names = {u.id: u.username for u in users}
