@@ -378,6 +378,23 @@ def test_login_is_throttled_and_audited(web: Web) -> None:
         assert rows[-1]["action"] == "audit.export" or any(r["action"] == "audit.export" for r in rows)
 
 
+def test_a_taken_port_is_one_clear_error(tmp_path: Path) -> None:
+    """Another program listening on web.port: the console says so in words, naming the port."""
+    from gemwatch.web.server import WebStartError
+
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen(1)
+        port = other.getsockname()[1]
+        cfg = parse(f"storage: {{data_dir: {tmp_path / 'data'}}}\nweb: {{host: 127.0.0.1, port: {port}}}\n")
+        store = EventStore(cfg.storage.resolved_database_url(), cfg.store.tz)
+        try:
+            with pytest.raises(WebStartError, match=rf"127\.0\.0\.1:{port}: Address already in use"):
+                WebServer(WebContext(cfg=cfg, store=store)).start()
+        finally:
+            store.close()
+
+
 def test_first_run_setup_token_creates_the_owner_once(tmp_path: Path) -> None:
     data = tmp_path / "data"
     cfg = parse(f"storage: {{data_dir: {data}}}\nweb: {{port: {free_port()}}}\n")

@@ -9,6 +9,7 @@ On first run (no users) it prints a one-time set-up link instead of creating a d
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from typing import Any
@@ -55,6 +56,17 @@ class WebServer:
     def start(self, timeout_s: float = 15.0) -> None:
         """Start serving; returns once the port is open, raises WebStartError otherwise."""
 
+        web = self.ctx.cfg.web
+        try:  # uvicorn reports a taken port only as SystemExit(1): ask the OS first, for its words
+            with socket.socket(socket.AF_INET6 if ":" in web.host else socket.AF_INET) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                probe.bind((web.host, web.port))
+        except OSError as exc:
+            raise WebStartError(
+                f"web console could not listen on {web.host}:{web.port}: {exc.strerror or exc}"
+                " (another program uses the port? change web.port in the config)"
+            ) from None
+
         def serve() -> None:
             try:
                 self.server.run()
@@ -64,7 +76,6 @@ class WebServer:
         self._thread = threading.Thread(target=serve, name="gemwatch-web", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout_s
-        web = self.ctx.cfg.web
         while not self.server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 reason = self._error or "did not start in time"
