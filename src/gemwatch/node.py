@@ -293,5 +293,10 @@ def _retention(cfg: GemwatchConfig, store: EventStore) -> None:
         if removed:
             store.forget_evidence(removed)
             log.info("retention removed %d file(s)", len(removed))
+        from gemwatch.alerts.outbox import Outbox
+
+        pruned = Outbox(store.engine).prune(time.time() - cfg.retention.max_age_days * 86400.0)
+        if pruned:
+            log.info("retention removed %d finished alert message(s)", pruned)
     except Exception:
         log.exception("retention pass failed; will retry")

@@ -85,3 +85,17 @@ def test_retry_now_and_states(outbox: Outbox) -> None:
     states = {s.channel: (s.state, s.attempts, s.last_error) for s in outbox.states("e1")}
     assert states == {"apprise": ("pending", 1, "down"), "mqtt": ("failed", 2, "gone")}
     assert outbox.pending_count() == 1
+
+
+def test_prune_drops_finished_rows_past_retention_and_keeps_pending(outbox: Outbox) -> None:
+    with outbox.sessions.begin() as s:
+        enqueue(s, [_new("old", "alert", A), _new("old", "alert", B)], now=1000.0)
+        enqueue(s, [_new("new", "alert", A)], now=5000.0)
+    sent_old, _pending_old = outbox.due(1000.0, busy=set())
+    outbox.mark_sent(sent_old.id, sent_ts=1001.0, latency_s=1.0, attempts=1)
+    [sent_new] = [d for d in outbox.due(5000.0, busy=set()) if d.event_id == "new"]
+    outbox.mark_sent(sent_new.id, sent_ts=5001.0, latency_s=1.0, attempts=1)
+    assert outbox.prune(before_ts=2000.0) == 1  # only the old row that was sent
+    assert [d.state for d in outbox.states("old")] == ["pending"]  # a pending row is never dropped
+    assert [d.state for d in outbox.states("new")] == ["sent"]
+    assert outbox.pending_count() == 1

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -234,6 +234,16 @@ class Outbox:
                     OutboxRow.state == PENDING, OutboxRow.channel == channel, OutboxRow.next_attempt_ts > now
                 )
                 .values(next_attempt_ts=now)
+            )
+            return int(getattr(res, "rowcount", 0) or 0)
+
+    def prune(self, before_ts: float) -> int:
+        """Delete finished rows (sent, failed, cancelled) created before ``before_ts``; pending
+        rows stay whatever their age. Retention runs this with the evidence age limit: the rows
+        hold signed links and descriptions of incidents whose clips are gone by then."""
+        with self.sessions.begin() as s:
+            res = s.execute(
+                delete(OutboxRow).where(OutboxRow.state != PENDING, OutboxRow.created_ts < before_ts)
             )
             return int(getattr(res, "rowcount", 0) or 0)
 
