@@ -1,4 +1,9 @@
-"""Write analysed frames with people, track ids and zones drawn, for checking by eye."""
+"""Write analysed frames with people, track ids and zones drawn, for checking by eye.
+
+The writer is also an event sink: a zone with an event in progress (from its start until it
+ended, and ``HOLD_S`` after, so a one-instant event stays visible) is drawn in red and the
+event types are written in the banner, so a reviewer sees what fired where and when.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,10 @@ from typing import Any
 import av
 
 from gemwatch.events.snapshot import draw_snapshot
-from gemwatch.types import Frame, Observation
+from gemwatch.types import Event, Frame, Observation
+
+#: Seconds a zone stays highlighted after its event ended (instant events would blink unseen).
+HOLD_S = 2.0
 
 
 class AnnotatedWriter:
@@ -23,6 +31,7 @@ class AnnotatedWriter:
         self._container: Any = av.open(str(self.path), mode="w")
         self._stream: Any = None
         self._t0: float | None = None
+        self._events: dict[str, Event] = {}  # id → latest report, for highlighting
 
     def _open_stream(self, width: int, height: int) -> None:
         rate = Fraction(self.fps).limit_denominator(1000)
@@ -42,13 +51,30 @@ class AnnotatedWriter:
             self._open_stream(frame.width, frame.height)
         if self._t0 is None:
             self._t0 = frame.pts
-        image = draw_snapshot(frame.image, obs.people, self.zones, None, f"t={frame.pts:.1f}s")
+        active = self.active(obs.ts)
+        banner = f"t={frame.pts:.1f}s" + "".join(f"  {ev.type}@{ev.zone_id}" for ev in active)
+        lit = {ev.zone_id for ev in active if ev.zone_id}
+        image = draw_snapshot(frame.image, obs.people, self.zones, lit, banner)
         image = image[: self._stream.height, : self._stream.width]
         vf = av.VideoFrame.from_ndarray(image, format="bgr24")
         vf.pts = round((frame.pts - self._t0) * 1000)
         vf.time_base = Fraction(1, 1000)
         for packet in self._stream.encode(vf):
             self._container.mux(packet)
+
+    def event(self, ev: Event) -> None:
+        """Event sink: remember the latest report of each event (its start and, once ended, end)."""
+        if ev.zone_id:
+            self._events[ev.id] = ev
+
+    def active(self, ts: float) -> list[Event]:
+        """Events in progress at ``ts`` (reported by then), oldest first."""
+        out = []
+        for ev in self._events.values():
+            end = ev.end_ts if ev.end_ts is not None else float("inf")
+            if ev.start_ts <= ts <= end + HOLD_S:
+                out.append(ev)
+        return sorted(out, key=lambda e: e.start_ts)
 
     def close(self) -> None:
         if self._stream is not None:

@@ -200,8 +200,9 @@ def _run_analysis(
                     cam_zones = next((c.zones for c in cfg.cameras if c.url == video), [])
                 writer = AnnotatedWriter(annotate, fps or 5.0, [(z.id, z.polygon) for z in cam_zones])
             report = run_analysis(
-                cfg, video, zones=zone_list, start_time=start, fps=fps, on_frame=on_frame, alerts=alerts
-            )
+                cfg, video, zones=zone_list, start_time=start, fps=fps, on_frame=on_frame, alerts=alerts,
+                extra_sinks=(writer,) if writer is not None else (),
+            )  # fmt: skip
         except (ModelMissingError, StoreError, SourceError, OSError) as exc:
             raise _fail(str(exc)) from None
         except SQLAlchemyError as exc:

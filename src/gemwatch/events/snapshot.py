@@ -8,7 +8,7 @@ zone in red), and the event's sentence in a banner at the top. JPEGs are written
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import cv2
@@ -60,12 +60,14 @@ def draw_snapshot(
     image_bgr: np.ndarray,
     people: Sequence[Person],
     zones: Sequence[tuple[str, Polygon]],
-    highlight_zone: str | None = None,
+    highlight_zone: str | Collection[str] | None = None,
     label: str | None = None,
 ) -> np.ndarray:
     """A copy of ``image_bgr`` with ``zones`` (id, polygon in 0..1 coordinates), ``people`` and
-    an optional ``label`` banner drawn; ``highlight_zone`` is drawn in red. The input is untouched.
+    an optional ``label`` banner drawn; ``highlight_zone`` (one zone id or several) is drawn in
+    red. The input is untouched.
     """
+    lit = {highlight_zone} if isinstance(highlight_zone, str) else set(highlight_zone or ())
     out = np.ascontiguousarray(image_bgr).copy()
     h, w = out.shape[:2]
     _, thick = _scale(out)
@@ -76,15 +78,15 @@ def draw_snapshot(
             if len(polygon) < 3:
                 continue
             pts = np.array([[round(x * (w - 1)), round(y * (h - 1))] for x, y in polygon], dtype=np.int32)
-            colour = HIGHLIGHT_COLOUR if zone_id == highlight_zone else ZONE_COLOUR
+            colour = HIGHLIGHT_COLOUR if zone_id in lit else ZONE_COLOUR
             cv2.fillPoly(overlay, [pts], colour)
             outlines.append((zone_id, pts, colour))
         # Blend each zone's fill with its own strength: highlighted zones stand out more.
         base = cv2.addWeighted(overlay, ZONE_ALPHA, out, 1 - ZONE_ALPHA, 0)
-        if any(zid == highlight_zone for zid, _, _ in outlines):
+        if any(zid in lit for zid, _, _ in outlines):
             mask = np.zeros((h, w), dtype=np.uint8)
             for zone_id, pts, _ in outlines:
-                if zone_id == highlight_zone:
+                if zone_id in lit:
                     cv2.fillPoly(mask, [pts], 255)
             strong = cv2.addWeighted(overlay, HIGHLIGHT_ALPHA, out, 1 - HIGHLIGHT_ALPHA, 0)
             base[mask > 0] = strong[mask > 0]

@@ -1,0 +1,53 @@
+"""``analyze --annotate``: a zone with an event in progress is drawn red, others blue, in the
+written video (encoded and decoded for real)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+
+from gemwatch.annotate import HOLD_S, AnnotatedWriter
+from gemwatch.types import Event, Frame, Observation, Severity
+
+W, H = 320, 240
+ZONE = [(0.1, 0.2), (0.5, 0.2), (0.5, 0.8), (0.1, 0.8)]
+T0 = 1_767_225_600.0
+
+
+def _redness(image: np.ndarray) -> float:
+    """Mean red-minus-blue inside the zone (BGR), well away from its outline and label."""
+    patch = image[int(0.45 * H) : int(0.7 * H), int(0.2 * W) : int(0.4 * W)].astype(np.float32)
+    return float((patch[..., 2] - patch[..., 0]).mean())
+
+
+def test_zone_is_red_while_its_event_is_in_progress(tmp_path: Path) -> None:
+    out = tmp_path / "annotated.mp4"
+    writer = AnnotatedWriter(out, 5.0, [("counter", ZONE)])
+    grey = np.full((H, W, 3), 128, np.uint8)
+    ev = Event(type="loitering", severity=Severity.MEDIUM, camera_id="c", start_ts=T0 + 2.0,
+               description="x", zone_id="counter")  # fmt: skip
+    for i in range(40):  # 8 s at 5 fps
+        pts = i / 5.0
+        if pts == 3.0:
+            writer.event(ev)  # reported at 3 s (started at 2 s), still open
+        if pts == 4.0:
+            writer.event(_ended(ev, T0 + 4.0))
+        frame = Frame("c", T0 + pts, pts, grey)
+        writer.write(frame, Observation("c", T0 + pts, W, H))
+    writer.close()
+    with av.open(str(out)) as c:
+        images = [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
+    assert len(images) == 40
+    red = [_redness(im) > 10 for im in images]
+    # before the report at 3 s: blue; from 3 s (the report) to the end at 4 s + HOLD_S: red
+    assert not any(red[:15])
+    assert all(red[15 : int((4.0 + HOLD_S) * 5) + 1])
+    assert not any(red[int((4.0 + HOLD_S) * 5) + 2 :])
+
+
+def _ended(ev: Event, end_ts: float) -> Event:
+    from dataclasses import replace
+
+    return replace(ev, end_ts=end_ts, ended=True)
