@@ -6,6 +6,7 @@ an in-process StoreSink instead of the cross-process queue.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from gemwatch.events.store import EventStore, TrackSummary
 from gemwatch.perception.plugins import build_detector, build_pose
 from gemwatch.pipeline import CameraPipeline, PipelineResult
 from gemwatch.types import Frame, Observation, uuid7
+
+log = logging.getLogger(__name__)
 
 # Seconds ``analyze`` waits at the end for alerts still being sent; the rest stay in the outbox.
 ALERT_DRAIN_S = 10.0
@@ -121,6 +124,21 @@ def _probe_stream(url: str, timeout_s: float = 5.0) -> None:
         raise SourceError(f"cannot open {redact_url(url)}: {exc}") from None
 
 
+def camera_for(cfg: GemwatchConfig, video: str) -> Camera | None:
+    """The configured camera whose url is ``video``: the same string, or the same file however
+    the path is written (relative to another directory, ``./``, a symlink)."""
+    for cam in cfg.cameras:
+        if cam.url == video:
+            return cam
+    if "://" in video:
+        return None
+    target = Path(video).resolve()
+    for cam in cfg.cameras:
+        if "://" not in cam.url and Path(cam.url).resolve() == target:
+            return cam
+    return None
+
+
 def analyze(
     cfg: GemwatchConfig,
     video: str,
@@ -140,9 +158,15 @@ def analyze(
     The camera comes from the config when one has this url (its zones apply), else a new one
     named after the file; ``zones`` replaces the camera's zones.
     """
-    camera = next((c for c in cfg.cameras if c.url == video), None)
+    camera = camera_for(cfg, video)
     if camera is None:
         camera = Camera(id=camera_id_for(video), name=Path(video).name, url=video)
+        if cfg.cameras and zones is None:
+            log.warning(
+                "no camera in the config has url %s: analysing without its zones "
+                "(set that camera's url to this file, or pass --zones)",
+                video,
+            )
     updates: dict[str, Any] = {}
     if zones is not None:
         updates["zones"] = zones

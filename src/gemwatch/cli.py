@@ -151,7 +151,7 @@ def _run_analysis(
     from sqlalchemy.exc import SQLAlchemyError
 
     from gemwatch.analyze import analyze as run_analysis
-    from gemwatch.analyze import load_zones, parse_start_time, probe_duration
+    from gemwatch.analyze import camera_for, load_zones, parse_start_time, probe_duration
     from gemwatch.events.store import StoreError
     from gemwatch.perception.provision import ModelMissingError
     from gemwatch.sources.video import SourceError
@@ -197,7 +197,8 @@ def _run_analysis(
 
                 cam_zones = zone_list
                 if cam_zones is None:
-                    cam_zones = next((c.zones for c in cfg.cameras if c.url == video), [])
+                    known = camera_for(cfg, video)
+                    cam_zones = known.zones if known is not None else []
                 writer = AnnotatedWriter(annotate, fps or 5.0, [(z.id, z.polygon) for z in cam_zones])
             report = run_analysis(
                 cfg, video, zones=zone_list, start_time=start, fps=fps, on_frame=on_frame, alerts=alerts,
