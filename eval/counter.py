@@ -1,8 +1,8 @@
 """At the counter, on labelled real footage: expected versus detected events, roles and sessions.
 
 For every video entry of ``DIR/labels.yaml`` that is about a counter (it has ``roles``, or events
-of the counter vocabulary: item_placed, item_removed, item_unattended), the clip is analysed with
-the live pipeline and the zones of its counter config: ``DIR/<clip>.counter.yml`` next to the
+of the counter vocabulary: item_placed, item_removed, item_unattended, reach_over, hands_cash, drawer_open),
+the clip is analysed with the live pipeline and the zones of its counter config: ``DIR/<clip>.counter.yml`` next to the
 clip when there is one, else ``tests/fixtures/counter_*.yml`` whose ``clip`` names it. A clip
 without a counter config is listed as not evaluated (zones are what tell a counter from a floor).
 
@@ -47,9 +47,12 @@ MATCHES: dict[str, frozenset[str]] = {
     "item_placed": frozenset({"item_placed"}),
     "item_removed": frozenset({"item_removed", "tray_removed", "item_missing"}),
     "item_unattended": frozenset({"item_unattended"}),
+    "reach_over": frozenset({"reach_over"}),
+    "hands_cash": frozenset({"hand_over"}),
+    "drawer_open": frozenset({"case_opened"}),
 }
 #: Detected types that describe what happened rather than raise a concern: never a false alarm.
-INFORMATIONAL = frozenset({"showing_session"})
+INFORMATIONAL = frozenset({"showing_session", "hand_over", "case_opened"})
 IOU_MATCH = 0.3
 
 
@@ -83,24 +86,37 @@ def find_fixture(clip: str, data_dir: Path, fixtures: Path) -> Path | None:
     return None
 
 
+def cut_picture(spec: Any, clip: str, zone_id: str, data_dir: Path, work_dir: Path) -> Path:
+    """A reference picture named in a counter config (seconds, or ``{clip, t}``) as a PNG file."""
+    source, t = (str(spec["clip"]), float(spec["t"])) if isinstance(spec, dict) else (clip, float(spec))
+    png = work_dir / f"{Path(source).stem}_{zone_id}_{t:.1f}.png"
+    cv2.imwrite(str(png), read_frame(data_dir, source, t))
+    return png
+
+
 def load_setup(path: Path, data_dir: Path, work_dir: Path) -> CounterSetup:
     """A counter config file → the GemwatchConfig to analyse its clip with.
 
-    ``references`` (zone id → seconds) become the zones' reference pictures, cut from the clip
-    into ``work_dir``; the camera's url is the clip in ``data_dir``.
+    ``references`` (zone id → seconds into the clip, or ``{clip: other clip, t: seconds}`` for a
+    picture of the same place from another recording, as a manager would capture the empty
+    counter once) become the zones' reference pictures, cut into ``work_dir``; the camera's url
+    is the clip in ``data_dir``. ``open_references`` (same form) are case zones' pictures of the
+    case open (``case.open_image``; the closed one is the zone's entry in ``references``).
     """
     doc: dict[str, Any] = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
     clip = str(doc["clip"])
     video = data_dir / clip
     cam_doc = dict(doc.get("camera") or {})
-    refs = {str(k): float(v) for k, v in (doc.get("references") or {}).items()}
+    refs = {str(k): v for k, v in (doc.get("references") or {}).items()}
+    open_refs = {str(k): v for k, v in (doc.get("open_references") or {}).items()}
     zones = []
     for z in cam_doc.pop("zones", []):
         z = dict(z)
         if z["id"] in refs:
-            png = work_dir / f"{Path(clip).stem}_{z['id']}_{refs[z['id']]:.1f}.png"
-            cv2.imwrite(str(png), read_frame(data_dir, clip, refs[z["id"]]))
-            z["reference_image"] = str(png)
+            z["reference_image"] = str(cut_picture(refs[z["id"]], clip, z["id"], data_dir, work_dir))
+        if z["id"] in open_refs:
+            picture = cut_picture(open_refs[z["id"]], clip, f"{z['id']}-open", data_dir, work_dir)
+            z["case"] = {**(z.get("case") or {}), "open_image": str(picture)}
         zones.append(z)
     camera = Camera.model_validate(
         {
@@ -306,8 +322,9 @@ def main(argv: list[str] | None = None) -> int:
                 when = f"{r.start:.1f}" if r.start == r.end else f"{r.start:.1f}-{r.end:.1f}"
                 if r.found is not None:
                     d = r.found
+                    ended = f", ended {d.end:.1f}" if d.end is not None and d.end > d.detected + 0.05 else ""
                     print(
-                        f"  {r.type:<16} {when:<13} {d.type:<16} {d.start:5.1f} → {d.detected:5.1f}{'':8} found"
+                        f"  {r.type:<16} {when:<13} {d.type:<16} {d.start:5.1f} → {d.detected:5.1f}{'':8} found{ended}"
                     )
                 else:
                     print(

@@ -104,7 +104,11 @@ class ZoneState:
     reference_count: int | None = None
     open: bool | None = None
     open_source: str | None = None
+    # When the current open/closed state was first seen (a state read from pictures is
+    # confirmed a few passes later); None: when it was reported.
+    open_since: float | None = None
     outside_count: int | None = None
+    hidden_added: float = 0.0  # share of the cells last seen with something put there that are hidden now
     outside_change: float | None = None
 
 

@@ -12,6 +12,7 @@ from conftest import REPO_ROOT, data_file
 
 sys.path.insert(0, str(REPO_ROOT / "eval"))
 from counter import ClipRun, check_roles, load_setup, run_clip
+from gemwatch.rules.facing import chest_point, turned_away
 from gemwatch.types import Role
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
@@ -104,4 +105,35 @@ def test_laptop_sleeve_lifted_from_the_desk_is_seen(pos1) -> None:
     lifted = [d for d in pos1.events if d.type == "item_removed"]
     assert len(lifted) == 1
     assert lifted[0].start <= 7.0 <= lifted[0].detected <= 10.0
-    assert not [d for d in pos1.events if d.type not in ("item_removed", "showing_session")]
+    assert not [
+        d
+        for d in pos1.events
+        if d.type not in ("item_removed", "showing_session", "hand_over", "case_opened")
+    ]
+
+
+def test_nothing_taken_off_the_desk_while_arms_cover_the_earphones(pos2) -> None:
+    """The earphones lie on the desk from about 1.9 s and are lifted only at 8.6-9.0 s, under the
+    cashier's arms until the clip ends; arms and sleeves over them meanwhile are no removal, and
+    nothing else is raised (the desk learns its resting state with the earphones on it)."""
+    assert not [d for d in pos2.events if d.type in ("item_removed", "item_missing", "tray_removed")]
+    allowed = ("showing_session", "hand_over", "case_opened")
+    assert not [d for d in pos2.events if d.type not in allowed], [d.type for d in pos2.events]
+
+
+def test_the_cashier_is_never_judged_turned_away_from_the_customer(pos1, pos2) -> None:
+    """The seated cashier faces the desk and the customer the whole clip (both clips): whenever
+    the pose keypoints tell, he faces the customer (rules/facing.py), so customer_alone cannot be
+    raised by a turned back here. Most sightings lack good shoulder keypoints (the cashier's
+    right shoulder is at the picture's edge), so the two clips are pooled."""
+    verdicts: list[bool] = []
+    for obs in [*pos1.frames.values(), *pos2.frames.values()]:
+        staff = [p for p in obs.people if p.role == Role.STAFF]
+        customers = [p for p in obs.people if p.role == Role.CUSTOMER]
+        for s in staff:
+            for c in customers:
+                v = turned_away(s, chest_point(c))
+                if v is not None:
+                    verdicts.append(v)
+    assert len(verdicts) >= 5, len(verdicts)  # most sightings lack good shoulders (docs/counter.md)
+    assert not any(verdicts), f"{sum(verdicts)} of {len(verdicts)} sightings turned away"

@@ -3,44 +3,21 @@ config of the classroom clip (a bag put on a desk, left, and carried away)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from ruamel.yaml import YAML
 
-from conftest import REPO_ROOT, data_file
+from conftest import data_file
+from fixtures.counter_runs import EPOCH, FIXTURES, analyse_cli
 
-sys.path.insert(0, str(REPO_ROOT / "eval"))
-from counter import load_setup
-
-FIXTURE = REPO_ROOT / "tests" / "fixtures" / "counter_classroom.yml"
-START = "2026-01-01T00:00:00+00:00"
-EPOCH = 1767225600.0  # START as epoch seconds: ts - EPOCH = seconds into the clip
+FIXTURE = FIXTURES / "counter_classroom.yml"
 
 
 @pytest.fixture(scope="module")
 def classroom(tmp_path_factory) -> dict:
     """One ``gemwatch analyze --json`` run, shared by the tests below."""
     video = data_file("counter_hands/classroom_bag_taken_from_desk.mp4")
-    work = tmp_path_factory.mktemp("counter-cli")
-    setup = load_setup(FIXTURE, video.parents[1], work)
-    doc = {
-        "cameras": [setup.camera.model_dump(mode="json", exclude_defaults=True)],
-        "perception": setup.config.perception.model_dump(mode="json", exclude_defaults=True),
-    }
-    cfg = work / "gemwatch.yml"
-    with cfg.open("w", encoding="utf-8") as fh:
-        YAML().dump(doc, fh)
-    res = subprocess.run(
-        [sys.executable, "-m", "gemwatch.cli", "analyze", str(video), "--config", str(cfg), "--json",
-         "--start-time", START, "--data-dir", str(work / "data")],
-        capture_output=True, text=True, timeout=600, cwd=REPO_ROOT,
-    )  # fmt: skip
-    assert res.returncode == 0, res.stderr
-    return json.loads(res.stdout)
+    return analyse_cli(FIXTURE, video, tmp_path_factory.mktemp("counter-cli"))
 
 
 def events(doc: dict, kind: str) -> list[dict]:

@@ -3,10 +3,9 @@ Observations (no pictures: the zone states are what perception would report)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import pytest
 
+from fixtures.counter_runs import run_rules as run
 from gemwatch.config.counter import CaseParams, CounterProtocol, ShowingAreaParams, TrayParams
 from gemwatch.config.models import Camera, Zone
 from gemwatch.rules.counter import CounterRule, build_counter_rules, counters_of, pieces_out
@@ -50,18 +49,6 @@ def obs(
     return Observation(
         "cam", ts, W, H, people=tuple(people), zone_people=zone_people, zones=zones or {}, objects=objects
     )
-
-
-def run(rules, frames: Iterable[Observation]) -> list[Event]:
-    out: list[Event] = []
-    last = 0.0
-    for o in frames:
-        last = o.ts
-        for r in rules:
-            out.extend(r.update(o))
-    for r in rules:
-        out.extend(r.finish(last))
-    return out
 
 
 def span(seconds: float, start: float = 0.0) -> list[float]:

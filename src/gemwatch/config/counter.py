@@ -93,6 +93,12 @@ class CaseParams(_Strict):
         default_factory=lambda: ["open", "OPEN", "1", "true", "ON", "unlocked"],
         description="Payloads that mean open; any other payload means closed.",
     )
+    record_openings: bool = Field(
+        default=True,
+        description="Record every opening as a case_opened event (info: when it opened, when it "
+        "closed, how long it was open) for the manager's audit; info events alert nobody unless a "
+        "route sets min_severity: info.",
+    )
     severity: Severity = Field(default=Severity.MEDIUM, description="Severity of case events.")
 
 
@@ -168,6 +174,13 @@ class CounterProtocol(_Strict):
         ge=0,
         description="A piece out while the serving staff member is away (or no staff within reach) this long.",
     )
+    turned_away_s: float | None = Field(
+        default=3.0,
+        ge=0,
+        description="A staff member within reach who has turned their back on the customer (shoulders "
+        "from the pose keypoints) longer than this counts as away for customer_alone; a glance at the "
+        "till is shorter. Unknown facing never counts. Omitted (null): facing is not used.",
+    )
     not_served_s: float = Field(
         default=60.0,
         gt=0,
@@ -179,6 +192,40 @@ class CounterProtocol(_Strict):
         le=2,
         description="Most distance between a customer's and a staff member's feet, as a fraction "
         "of the picture's width, to count as within reach; omitted: anywhere at the same counter.",
+    )
+    reach_over_s: float = Field(
+        default=0.4,
+        ge=0,
+        description="A customer's hand seen in a staff_area zone (across the counter, on the staff "
+        "side) this long is reach_over, how counter thefts start; a hand moving past is shorter.",
+    )
+    reach_over_box: float | None = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="When the pose finds neither wrist of the customer: share of their box lying in "
+        "the staff_area that counts as reaching over (some of their body is there). Omitted (null): "
+        "only a wrist that is found counts.",
+    )
+    reach_over_severity: Severity = Field(default=Severity.HIGH, description="Severity of reach_over.")
+    hand_over_distance: float = Field(
+        default=0.3,
+        gt=0,
+        le=2,
+        description="A customer's and a staff member's wrists this close (a fraction of the taller one's "
+        "box height: two hands and the piece or note between them) is a hand_over (info).",
+    )
+    hand_over_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="How long the wrists must stay that close; 0: one sighting (a hand-over lasts about "
+        "a second, in which the pose finds both wrists in one or two analysed frames).",
+    )
+    wrist_score: float = Field(
+        default=0.2,
+        gt=0,
+        le=1,
+        description="A wrist keypoint counts as found at this pose score or more (reach_over, hand_over).",
     )
     severity: Severity = Field(default=Severity.MEDIUM, description="Severity of protocol violations.")
 

@@ -68,6 +68,14 @@ class LoiteringParams(_Strict):
         ge=0,
         description="A person may leave the zone or be hidden this long without the dwell timer resetting.",
     )
+    ignore_staff: bool = Field(
+        default=True, description="Staff and guards (perception.roles) never loiter: they work there."
+    )
+    unserved_only: bool = Field(
+        default=True,
+        description="Counter zones: only time without staff within reach counts toward dwell_s (a "
+        "customer being served is not loitering; the clock pauses while served). False: any stay counts.",
+    )
     severity: Severity = Field(default=Severity.MEDIUM, description="Severity of the event.")
 
 
@@ -309,8 +317,9 @@ class Perception(_Strict):
         default=None, description="Pose plugin for wrists/hands; off unless configured."
     )
     pose_zone_kinds: list[ZoneKind] = Field(
-        default_factory=lambda: [ZoneKind.COUNTER, ZoneKind.VAULT, ZoneKind.ENTRANCE],
-        description="Pose runs only on people inside zones of these kinds.",
+        default_factory=lambda: [ZoneKind.COUNTER, ZoneKind.STAFF_AREA, ZoneKind.VAULT, ZoneKind.ENTRANCE],
+        description="Pose runs only on people inside zones of these kinds (staff_area: whether an "
+        "associate has turned their back on the customer).",
     )
     motion: Motion = Field(default_factory=Motion, description="Motion gate.")
     tracker: Tracker = Field(default_factory=Tracker, description="Multi-object tracker.")
@@ -431,7 +440,11 @@ class AlertRoute(_Strict):
     event_types: list[str] = Field(
         default_factory=lambda: ["*"], description="Event types, shell patterns (loitering, presence.*)."
     )
-    min_severity: Severity = Field(default=Severity.INFO, description="Lowest severity routed.")
+    min_severity: Severity = Field(
+        default=Severity.LOW,
+        description="Lowest severity routed. Info events (showing sessions, pieces placed, case "
+        "openings) are records, not alarms: only a route that sets info gets them.",
+    )
     cameras: list[str] = Field(default_factory=list, description="Only these cameras; empty = all.")
     zones: list[str] = Field(default_factory=list, description="Only these zones; empty = all.")
     schedule: AlertSchedule = Field(

@@ -9,8 +9,9 @@ drifting by a third do not register as change, and the reference follows slow dr
 still matches. Pieces are counted as small high-contrast blobs against the tray's own local
 background, with a confidence, and cases are open or closed by whichever reference they match
 better (or by a contact sensor). With ``camera.stabilise`` every frame is first registered
-onto the first analysed frame (ORB features, similarity transform), so a bumped or hand-held
-camera keeps its zones on the things they were drawn on.
+onto the first analysed frame (ECC, affine; each zone refined on its own surroundings), so a
+bumped or hand-held camera keeps its zones on the things they were drawn on; a reference
+picture taken with the camera elsewhere gets a first guess from ORB features.
 
 Everything here is pure array work on small crops (a zone is analysed at most ``max_px`` on its
 longer side), run at ``perception.zones.fps``; rules read the resulting ``ZoneState``.
@@ -81,6 +82,8 @@ class Change:
     changed: np.ndarray  # bool per cell
     added: float = 0.0  # share of cells that gained structure (something put there)
     removed: float = 0.0  # share of cells that lost structure (something taken away)
+    gained: np.ndarray | None = None  # bool per cell: changed cells that gained structure
+    valid: np.ndarray | None = None  # bool per cell: visible enough to compare
 
 
 ORIENTATION_BINS = 8
@@ -184,7 +187,13 @@ def structural_change(
     n_cells = max(cells, 1)
     added = float((changed & gained).sum()) / n_cells
     return Change(
-        float(changed.sum()) / n_cells, cells, changed, added, float(changed.sum()) / n_cells - added
+        float(changed.sum()) / n_cells,
+        cells,
+        changed,
+        added,
+        float(changed.sum()) / n_cells - added,
+        changed & gained,
+        valid,
     )
 
 
@@ -273,6 +282,99 @@ def weber_gain(ref: np.ndarray, cur: np.ndarray, visible: np.ndarray) -> float:
     return float((ref * vis).sum() / max((cur * vis).sum(), 1e-3))
 
 
+#: A case's picture decides its state when at least this share of the telling cells match it
+#: and not the other picture...
+CASE_EVIDENCE = 0.2
+#: ...and at least this many times as many as match the other picture and not it.
+CASE_MARGIN = 2.0
+#: Cells along a case window's longer side: finer than other zones' 16, since a door or drawer
+#: front is often a thin strip in the picture and a hand covers whole cells of it.
+CASE_CELLS = 24
+#: A state change seen once is forgotten when the case stays hidden longer than this.
+CASE_PENDING_S = 0.6
+#: A case's new state must be seen this long (agreeing passes) before it holds.
+CASE_CONFIRM_S = 0.4
+#: Passes are ``1 / fps`` apart in frame time only to within a frame or so (the source's frame
+#: rate rarely divides evenly): durations measured in passes allow this much.
+FRAME_JITTER_S = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class CaseEvidence:
+    """A case's view against its closed and open pictures, over the cells where the two pictures
+    differ (the door, the drawer, what lies behind them): the others cannot tell the states apart.
+
+    Shares of those telling cells that match only the open picture, only the closed one, or
+    neither (a hand, an arm or a sleeve over the case, a blurred pan); a cell that matches both
+    says nothing.
+    """
+
+    open: float
+    closed: float
+    hidden: float
+    cells: int
+
+    def verdict(self) -> bool | None:
+        """True open, False closed, None when the view does not say (mostly hidden, or both
+        pictures explain about as much)."""
+        if self.open >= CASE_EVIDENCE and self.open >= CASE_MARGIN * self.closed:
+            return True
+        if self.closed >= CASE_EVIDENCE and self.closed >= CASE_MARGIN * self.open:
+            return False
+        return None
+
+
+def case_evidence(closed: np.ndarray, opened: np.ndarray, cur: np.ndarray, mask: np.ndarray) -> CaseEvidence:
+    """Which of a case's two pictures the current view (grey, same window) looks like.
+
+    No person mask is needed: whatever covers the case (the cashier's hands in the drawer, an
+    arm across the door) matches neither picture and only lowers both shares, while the cells
+    left in view still match one of them. So the state is read through partial occlusion, where
+    a comparison with one picture alone could not tell an arm from an open door.
+    """
+    cell = max(4, round(max(closed.shape[:2]) / CASE_CELLS))
+    telling = structural_change(closed, opened, mask, cell).changed
+    n = int(telling.sum())
+    if n == 0:
+        return CaseEvidence(0.0, 0.0, 1.0, 0)
+    off_closed = structural_change(closed, cur, mask, cell).changed & telling
+    off_open = structural_change(opened, cur, mask, cell).changed & telling
+    return CaseEvidence(
+        float((off_closed & ~off_open).sum()) / n,
+        float((off_open & ~off_closed).sum()) / n,
+        float((off_closed & off_open).sum()) / n,
+        n,
+    )
+
+
+@dataclass(slots=True)
+class CaseVotes:
+    """A case's state from its passes' verdicts: a change needs agreeing verdicts over
+    ``CASE_CONFIRM_S`` (an arm swept across a closed door matches the open picture for a pass or
+    two), and dates from its first verdict, so the opening's time is when it was first seen."""
+
+    state: bool | None = None
+    since: float | None = None  # when the current state was first seen
+    pending: bool | None = None
+    pending_since: float | None = None
+    pending_seen: float | None = None
+
+    def add(self, verdict: bool | None, ts: float) -> None:
+        if verdict is None:  # hidden: the state stands; a change under way waits a while
+            if self.pending_seen is not None and ts - self.pending_seen > CASE_PENDING_S:
+                self.pending = self.pending_since = self.pending_seen = None
+            return
+        if verdict == self.state:  # contradicts a change under way
+            self.pending = self.pending_since = self.pending_seen = None
+            return
+        if verdict != self.pending or self.pending_since is None:
+            self.pending, self.pending_since = verdict, ts
+        self.pending_seen = ts
+        if ts - self.pending_since >= CASE_CONFIRM_S - FRAME_JITTER_S:
+            self.state, self.since = verdict, self.pending_since
+            self.pending = self.pending_since = self.pending_seen = None
+
+
 # -------------------------------------------------------------------------------- registration
 
 _ECC_CRITERIA = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 40, 1e-4)
@@ -317,6 +419,50 @@ def align(
     except cv2.error:
         return None
     return np.asarray(out, dtype=np.float64), float(cc)
+
+
+def feature_start(
+    view: np.ndarray, picture: np.ndarray, region: np.ndarray, min_inliers: int = 12
+) -> np.ndarray | None:
+    """A first guess of ``view`` pixels → ``picture`` pixels (2×3) from ORB features inside
+    ``region`` (a mask of ``view``), or None when too few features agree.
+
+    ECC alignment only refines a guess: it converges when the picture is a few pixels off, not
+    when a reference picture was taken with the camera re-mounted or a phone held elsewhere.
+    Features matched within the zone's surroundings (not the whole view: the floor and the
+    counter top move differently under parallax) give a guess close enough to refine.
+    """
+    orb = cv2.ORB.create(3000, fastThreshold=10)
+    kv, dv = orb.detectAndCompute(view, region)
+    kp, dp = orb.detectAndCompute(picture, None)
+    if dv is None or dp is None or len(kv) < min_inliers or len(kp) < min_inliers:
+        return None
+    pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(dv, dp, k=2)
+    good = [m[0] for m in pairs if len(m) == 2 and m[0].distance < 0.8 * m[1].distance]
+    if len(good) < min_inliers:
+        return None
+    src = np.array([kv[m.queryIdx].pt for m in good], dtype=np.float32)
+    dst = np.array([kp[m.trainIdx].pt for m in good], dtype=np.float32)
+    found, inliers = cv2.estimateAffine2D(src, dst, ransacReprojThreshold=5.0)
+    if found is None or inliers is None or int(inliers.sum()) < min_inliers:
+        return None
+    return np.asarray(found, dtype=np.float64)
+
+
+#: A case's own fit may move its window's corners at most this share of the window's diagonal
+#: away from the start it was refined from (its last fit, or that moved with the whole view).
+MAX_FIT_JUMP = 0.25
+
+
+def near_fit(found: np.ndarray, start: np.ndarray, window: ZoneWindow) -> bool:
+    """Whether a fit (window pixels → frame pixels) lies near its start: ECC over the few pixels
+    that people leave visible can converge on a stretched or far-off warp that still correlates."""
+    w, h = window.width, window.height
+    corners = np.array([[0.0, 0.0], [w, 0.0], [0.0, h], [w, h]])
+    a = corners @ found[:, :2].T + found[:, 2]
+    b = corners @ start[:, :2].T + start[:, 2]
+    diagonal = float(np.hypot(*(b[3] - b[0])))
+    return float(np.hypot(*(a - b).T).max()) <= MAX_FIT_JUMP * max(diagonal, 1.0)
 
 
 class SceneTracker:
@@ -557,8 +703,39 @@ class _Track:
     arming_counts: list[int] = field(default_factory=list)
     counts: deque[int] = field(default_factory=lambda: deque(maxlen=5))
     was_open: bool | None = None
+    votes: CaseVotes | None = None  # cases with both pictures: the passes' verdicts
     sensor_open: bool | None = None
+    cells: CellMemory | None = None
     state: ZoneState | None = None
+
+
+@dataclass(slots=True)
+class CellMemory:
+    """What each cell of a zone last showed against the reference, kept while it is hidden.
+
+    A piece put on a counter and then covered by the customer's sleeve has not gone; the share
+    of the zone that gained (or lost) structure is over the cells ever compared, each at what it
+    last showed, not over the cells visible this pass, so a hand over the piece does not read as
+    the piece taken away.
+    """
+
+    known: np.ndarray  # bool per cell: compared at least once
+    gained: np.ndarray
+    lost: np.ndarray
+
+    @classmethod
+    def empty(cls, shape: tuple[int, ...]) -> CellMemory:
+        return cls(np.zeros(shape, bool), np.zeros(shape, bool), np.zeros(shape, bool))
+
+    def update(self, change: Change, gained: np.ndarray, valid: np.ndarray) -> tuple[float, float, float]:
+        """Fold this pass's cells in; the zone's shares gained and lost, and the share of the
+        gained cells hidden now (a piece put there may be under the sleeve)."""
+        self.known |= valid
+        self.gained = np.where(valid, change.changed & gained, self.gained)
+        self.lost = np.where(valid, change.changed & ~gained, self.lost)
+        n = max(int(self.known.sum()), 1)
+        hidden = float((self.gained & ~valid).sum()) / max(int(self.gained.sum()), 1)
+        return float(self.gained.sum()) / n, float(self.lost.sum()) / n, hidden
 
 
 def _grey(bgr: np.ndarray) -> np.ndarray:
@@ -612,6 +789,8 @@ class ZoneWatcher:
         self._last_ts: float | None = None
         self._zones = [z for z in camera.zones if z.kind in APPEARANCE_KINDS]
         self._pending_sensor: dict[str, bool] = {}
+        self._first: np.ndarray | None = None  # stabilised cameras: the first analysed frame, grey
+        self._picture_fits: dict[tuple[str, str], tuple[np.ndarray, float] | None] = {}
 
     @property
     def active(self) -> bool:
@@ -630,6 +809,8 @@ class ZoneWatcher:
     def _setup(self, frame: np.ndarray) -> None:
         h, w = frame.shape[:2]
         self._size = (w, h)
+        if self.scene is not None:
+            self._first = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
         for zone in self._zones:
             window = zone_window(zone.polygon, w, h, self.cfg.max_px)
             band = None
@@ -644,14 +825,36 @@ class ZoneWatcher:
                 track.ctx_warp, track.ctx_scene = track.context.base, np.eye(2, 3)
             track.sensor_open = self._pending_sensor.pop(zone.id, None)
             if zone.reference_image is not None:
-                track.ref = self._reference_from_image(zone.reference_image, track, window)
+                track.ref = self._reference_from_image(zone.reference_image, track, window, resting=True)
                 if band is not None:
                     track.band_ref = self._reference_from_image(zone.reference_image, track, band)
             if zone.kind == ZoneKind.CASE and zone.case_params().open_image is not None:
                 track.open_ref = self._reference_from_image(zone.case_params().open_image, track, window)
             self._tracks[zone.id] = track
 
-    def _reference_from_image(self, path: Path | None, track: _Track, window: ZoneWindow) -> Reference:
+    def _align_picture(self, track: _Track, picture: np.ndarray) -> tuple[np.ndarray, float] | None:
+        """Context pixels → ``picture`` pixels for a stabilised zone's reference picture: ECC from
+        where the zone is in the first frame, and from a feature-matched guess; the better wins."""
+        assert track.context is not None and track.template is not None and self._first is not None
+        starts = [track.context.base]
+        h, w = self._first.shape[:2]
+        region = np.zeros((h, w), np.uint8)
+        box = np.array([[0, 0, track.context.width, track.context.height]])
+        x1, y1, x2, y2 = (round(float(v)) for v in transform_boxes(track.context.base, box)[0])
+        region[max(y1, 0) : min(y2, h), max(x1, 0) : min(x2, w)] = 255
+        guess = feature_start(self._first.astype(np.uint8), picture.astype(np.uint8), region)
+        if guess is not None:
+            starts.append(compose(guess, track.context.base))
+        best: tuple[np.ndarray, float] | None = None
+        for start in starts:
+            found = align(track.template, picture, start)
+            if found is not None and (best is None or found[1] > best[1]):
+                best = found
+        return best
+
+    def _reference_from_image(
+        self, path: Path | None, track: _Track, window: ZoneWindow, resting: bool = False
+    ) -> Reference:
         zone = track.zone
         assert path is not None and self._size is not None
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -660,10 +863,12 @@ class ZoneWatcher:
         if (image.shape[1], image.shape[0]) != self._size:
             image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
         warp = window.base
-        if track.context is not None and track.template is not None:
-            found = align(
-                track.template, cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32), track.context.base
-            )
+        if track.context is not None and track.template is not None and self._first is not None:
+            key = (zone.id, str(path))
+            if key not in self._picture_fits:
+                grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+                self._picture_fits[key] = self._align_picture(track, grey)
+            found = self._picture_fits[key]
             if found is None or found[1] < MIN_ALIGNMENT:
                 raise ValueError(
                     f"zone '{zone.id}': reference picture {path} does not match the camera's view"
@@ -722,11 +927,18 @@ class ZoneWatcher:
         warp = None
         for start in starts:
             found = align(track.template, frame_grey, start, track.template_mask, people_mask)
+            if (
+                track.zone.kind == ZoneKind.CASE
+                and found is not None
+                and not near_fit(found[0], start, track.context)
+            ):
+                continue  # a case is mostly under people: few pixels to fit, a wild fit can still correlate
             if found is not None and found[1] >= GOOD_ALIGNMENT:
-                track.ctx_warp = found[0]
-                track.ctx_scene = self.scene_warp if self.scene_warp is not None else np.eye(2, 3)
-                warp = track.ctx_warp
+                warp = found[0]
                 break
+        if warp is not None:
+            track.ctx_warp = warp
+            track.ctx_scene = self.scene_warp if self.scene_warp is not None else np.eye(2, 3)
         if warp is None:
             if self.scene_warp is None:
                 return None
@@ -803,6 +1015,8 @@ class ZoneWatcher:
             track.prev = track.prev_band = None
             track.still_since = track.arming_since = None
             return replace(base, occluded=1.0, moving=True)
+        if zone.kind == ZoneKind.CASE and track.ref is not None and track.open_ref is not None:
+            return self._update_case(track, image, ts, warp, base)
         recent = track.prev_ts is not None and ts - track.prev_ts <= 2.0
         look = self._look(win, image, warp, people, track.prev if recent else None)
         band_look = None
@@ -837,6 +1051,7 @@ class ZoneWatcher:
                 values, freq = np.unique(track.arming_counts, return_counts=True)
                 ref_count = int(values[np.argmax(freq)])
             track.ref = Reference(look.grey.copy(), ref_count, ts, look.visible.copy())
+            track.cells = None
             if (
                 track.context is not None and track.ctx_warp is not None
             ):  # align to the armed view from now on
@@ -851,6 +1066,11 @@ class ZoneWatcher:
         if float(common.sum()) / zone_px < self.cfg.min_visible:
             return replace(base, occluded=occluded)
         change = structural_change(ref.grey, look.grey, common)
+        added, removed, hidden_added = change.added, change.removed, 0.0
+        if change.gained is not None and change.valid is not None and change.changed.size:
+            if track.cells is None or track.cells.known.shape != change.changed.shape:
+                track.cells = CellMemory.empty(change.changed.shape)
+            added, removed, hidden_added = track.cells.update(change, change.gained, change.valid)
         counted: PieceCount | None = None
         ref_count = ref.count
         if is_tray and full:
@@ -871,7 +1091,7 @@ class ZoneWatcher:
         if track.band is not None and band_look is not None and not band_look.moving:
             outside, outside_change = self._band(track, band_look, ts)
         if zone.kind == ZoneKind.CASE:
-            track.was_open = self._case_open(track, look.grey, common, change.score)
+            track.was_open = self._case_open(track, change.score, ts)
             if sensor is None:
                 base = replace(base, open=track.was_open, open_source="appearance")
         self._drift(track, look.grey, common, ts, change.score, count)
@@ -880,8 +1100,9 @@ class ZoneWatcher:
             measured=True,
             occluded=occluded,
             change=change.score,
-            added=change.added,
-            removed=change.removed,
+            added=added,
+            removed=removed,
+            hidden_added=hidden_added,
             count=count,
             count_confidence=float(conf) if conf is not None else 0.0,
             reference_count=ref_count,
@@ -905,14 +1126,39 @@ class ZoneWatcher:
         now = count_pieces(look.grey, track.band.mask, s.piece_area, s.min_contrast).count
         return max(0, now - (track.band_ref.count or 0)), change
 
-    def _case_open(self, track: _Track, grey: np.ndarray, visible: np.ndarray, closed_change: float) -> bool:
-        params = track.zone.case_params()
-        if track.open_ref is None:
-            return closed_change >= params.open_change
-        open_change = structural_change(track.open_ref.grey, grey, visible).score
-        if abs(open_change - closed_change) < 0.05 and track.was_open is not None:
-            return track.was_open
-        return open_change < closed_change
+    def _update_case(
+        self, track: _Track, image: np.ndarray, ts: float, warp: np.ndarray, base: ZoneState
+    ) -> ZoneState:
+        """A case with both pictures: read every pass, hands and arms over it or not.
+
+        People are not masked out and stillness is not awaited (a seated cashier's box covers
+        the whole drawer, and hands move in it while it is open): the two pictures themselves
+        tell what is hidden (see :func:`case_evidence`), and :class:`CaseVotes` what holds.
+        """
+        win = track.window
+        grey = _grey(win.sample(image, warp))
+        track.prev, track.prev_ts = grey, ts
+        assert track.ref is not None and track.open_ref is not None
+        evidence = case_evidence(track.ref.grey, track.open_ref.grey, grey, win.mask)
+        track.was_open = self._case_open(track, evidence, ts)
+        if track.sensor_open is None and track.votes is not None and track.votes.state is not None:
+            base = replace(
+                base, open=track.votes.state, open_source="appearance", open_since=track.votes.since
+            )
+        return replace(
+            base, measured=evidence.verdict() is not None, occluded=evidence.hidden, change=evidence.open
+        )
+
+    def _case_open(self, track: _Track, evidence: CaseEvidence | float, ts: float) -> bool | None:
+        """Open or closed: with both pictures, what the passes' verdicts agree on (``CaseEvidence``);
+        with the closed picture only, the share of structure changed from it (a float) against
+        ``open_change``."""
+        if not isinstance(evidence, CaseEvidence):
+            return evidence >= track.zone.case_params().open_change
+        if track.votes is None:
+            track.votes = CaseVotes()
+        track.votes.add(evidence.verdict(), ts)
+        return track.votes.state
 
     def _drift(
         self, track: _Track, grey: np.ndarray, seen: np.ndarray, ts: float, change: float, count: int | None

@@ -1,18 +1,25 @@
 """Display cases: open longer than a piece takes to go in or out (``case_open_too_long``), or
-open with no staff within reach (``case_unattended``).
+open with no staff within reach (``case_unattended``); and every opening, for the manager's
+audit (``case_opened``, info: when it opened, when it closed, how long it was open).
 
 The trade's rule is that a case stays locked except while a piece goes in or out. Open/closed
 comes from the zone state: a contact or lock sensor when one is configured, else the case's
 appearance against its closed (and, if given, open) reference. While the case is hidden the
-last known state stands.
+last known state stands. A state read from pictures carries when it was first seen
+(``ZoneState.open_since``): openings are dated from then, not from when it was confirmed.
 """
 
 from __future__ import annotations
 
 from gemwatch.config.models import Camera, Zone
 from gemwatch.rules.base import format_duration
-from gemwatch.rules.counter import CounterLayout, Hold, close, people_at
+from gemwatch.rules.counter import EPS, CounterLayout, Hold, close, people_at
 from gemwatch.types import Event, Observation, Severity
+
+#: A case shut for less than this and opened again is still the same opening: a lid that
+#: bounces, or a state read from pictures that flickers while hands cover the case, is one
+#: audit record, not several.
+REOPEN_GRACE_S = 1.0
 
 
 class CaseRule:
@@ -22,8 +29,11 @@ class CaseRule:
         self.layout = layout
         self.p = zone.case_params()
         self.is_open: bool | None = None
+        self._changed_at: float | None = None  # when the current state was first seen
         self._open = Hold()
         self._unattended = Hold()
+        self._opening: Event | None = None  # case_opened under way
+        self._shut_since: float | None = None
 
     def _event(
         self, kind: str, start: float, ts: float, text: str, severity: Severity, **scores: float
@@ -43,8 +53,12 @@ class CaseRule:
         ts = obs.ts
         st = obs.zones.get(self.zone.id)
         if st is not None and st.open is not None:
+            if st.open != self.is_open:
+                self._changed_at = min(st.open_since, ts) if st.open_since is not None else ts
             self.is_open = st.open
         events: list[Event] = []
+        if self.p.record_openings:
+            events.extend(self._record_opening(obs))
         what = self._open.step(ts, self.is_open, self.p.open_max_s)
         if what == "start":
             since = self._open.started(ts)
@@ -73,10 +87,50 @@ class CaseRule:
             events.append(close(ev, ts))
         return events
 
+    def _record_opening(self, obs: Observation) -> list[Event]:
+        """case_opened: reported when the case is seen open (with the staff at the counter then),
+        closed (same id) once it has stayed shut ``REOPEN_GRACE_S``; it starts when the case was
+        first seen open and ends when it was first seen shut again."""
+        ts = obs.ts
+        if self.is_open is None:
+            return []
+        at = self._changed_at if self._changed_at is not None else ts
+        if self.is_open:
+            self._shut_since = None
+            if self._opening is not None:
+                return []
+            staff = people_at(obs, self.layout).staff
+            self._opening = Event(
+                type="case_opened",
+                severity=Severity.INFO,
+                camera_id=self.camera.id,
+                start_ts=at,
+                end_ts=ts,
+                zone_id=self.zone.id,
+                description=f"{self.zone.label} opened",
+                people=tuple(sorted(staff)),
+            )
+            return [self._opening]
+        if self._opening is None:
+            return []
+        if self._shut_since is None:
+            self._shut_since = at
+        if ts - self._shut_since < REOPEN_GRACE_S - EPS:
+            return []
+        return [self._end_opening(self._shut_since)]
+
+    def _end_opening(self, end: float) -> Event:
+        assert self._opening is not None
+        ev, self._opening, self._shut_since = self._opening, None, None
+        open_s = max(0.0, end - ev.start_ts)
+        return close(ev, end, f"{self.zone.label} was open for {format_duration(open_s)}", open_s=open_s)
+
     def finish(self, ts: float) -> list[Event]:
         events = []
         for hold in (self._open, self._unattended):
             if hold.event is not None:
                 events.append(close(hold.event, ts))
                 hold.event = None
+        if self._opening is not None:  # still open when the footage ends: open until then
+            events.append(self._end_opening(self._shut_since if self._shut_since is not None else ts))
         return events

@@ -11,12 +11,15 @@ insurers prescribe (Jewelers' Security Alliance, Jewelers Mutual; DOMAIN.md):
 - ``too_many_pieces``: more than ``max_pieces`` out of the case at once;
 - ``tray_on_counter``: a whole tray out of its place during a showing (strict) or still out
   after it (lenient);
-- ``customer_alone``: a piece out while no staff member is within reach;
+- ``customer_alone``: a piece out while no staff member is within reach, or every one within
+  reach has turned their back for longer than ``turned_away_s`` (``rules/facing.py``);
 - ``not_served``: a customer at the counter with no staff within reach for ``not_served_s``;
 - ``item_outside_boundary``: a piece outside the showing pad while a customer is present;
 - ``counter_obstruction``: a bag or package next to the pad, hiding it from the associate;
 - ``item_placed`` / ``item_removed`` (info): something put on / taken off the showing pad;
-- ``item_unattended``: something lies on the pad with nobody at the counter.
+- ``item_unattended``: something lies on the pad with nobody at the counter;
+- ``reach_over`` and ``hand_over`` (info): hands across the counter, from the pose keypoints
+  (``rules/hands.py``, a rule of its own that records hand-overs on the session here).
 
 Pure state machine over Observations; thresholds in seconds from config.
 """
@@ -35,10 +38,12 @@ import numpy as np
 from gemwatch.config.counter import CounterProtocol
 from gemwatch.config.models import Camera, Zone, ZoneKind
 from gemwatch.rules.base import format_duration
+from gemwatch.rules.facing import TurnWatch, chest_point, turned_away
 from gemwatch.types import Event, Observation, Role, Severity, ZoneState
 
 if TYPE_CHECKING:
     from gemwatch.rules.cases import CaseRule
+    from gemwatch.rules.hands import HandsRule
     from gemwatch.rules.trays import TrayRule
 
 BAG_LABELS = frozenset({"handbag", "backpack", "suitcase"})
@@ -49,6 +54,9 @@ MIN_COUNT_CONFIDENCE = 0.5
 EPS = 1e-6
 #: How far back the pieces-out history reaches (a session is recognised after it began).
 PIECES_LOG_S = 60.0
+#: Fewer pieces counted is not "taken" while more than this share of the cells where something
+#: was put on the pad are hidden (a sleeve over the piece hides it, it does not take it).
+PAD_HIDDEN_MAX = 0.1
 #: Something must be seen on (or off) the pad this long before item_placed (item_removed).
 PAD_CONFIRM_S = 0.6  # timestamps are floats: 0.2 + 0.2 is not quite 0.4
 
@@ -239,6 +247,8 @@ class ShowingSession:
     pieces: list[tuple[float, int]] = field(default_factory=list)
     violations: Tally[str] = field(default_factory=Tally)
     identities: dict[int, str] = field(default_factory=dict)  # staff track → enrolled identity (faces)
+    # When a piece or note passed hands (rules/hands.py).
+    hand_overs: list[float] = field(default_factory=list)
     event: Event | None = None
 
     @property
@@ -291,6 +301,7 @@ class CounterRule:
         self._last_customer_ts: float | None = None
         self._pieces = Hold()
         self._alone = Hold()
+        self._turns: dict[int, TurnWatch] = {}  # staff track → its run of being turned away
         self._tray_out = Hold()
         self._last_session_end: float | None = None
         self._states: dict[str, ZoneState] = {}
@@ -370,7 +381,7 @@ class CounterRule:
         if s is not None and pieces is not None and (not s.pieces or s.pieces[-1][1] != pieces):
             s.pieces.append((ts, pieces))
         events += self._too_many(ts, pieces)
-        events += self._alone_with_piece(ts, who, pieces)
+        events += self._alone_with_piece(obs, who, pieces, self._turned_away(obs, who))
         events += self._tray_policy(ts)
         for pad in self._pads:
             events += self._pad(obs, pad, who)
@@ -486,9 +497,10 @@ class CounterRule:
             s.event, s.last_ts,
             f"Showing at {self.layout.label} for {format_duration(s.last_ts - s.start_ts)}: customer "
             f"{_ids(s.customers)}, staff {staff if staff is not None else '?'}, at most {s.max_pieces} piece(s) out"
+            + (f", {len(s.hand_overs)} hand-over(s)" if s.hand_overs else "")
             + (f", {sum(s.violations.values())} protocol event(s)" if s.violations else ""),
             duration_s=s.last_ts - s.start_ts, max_pieces=float(s.max_pieces),
-            violations=float(sum(s.violations.values())),
+            violations=float(sum(s.violations.values())), hand_overs=float(len(s.hand_overs)),
         )  # fmt: skip
         ev.people = tuple(sorted(s.customers | set(s.staff_seen)))
         ev.extra = {
@@ -498,6 +510,7 @@ class CounterRule:
             "staff_identity": s.identities.get(staff) if staff is not None else None,
             "arrived_ts": s.arrived_ts,
             "pieces": [[round(t, 2), n] for t, n in s.pieces],
+            "hand_overs": [round(t, 2) for t in s.hand_overs],
             "violations": dict(s.violations),
         }
         return [ev]
@@ -524,16 +537,53 @@ class CounterRule:
             return [close(ev, ts)]
         return []
 
-    def _alone_with_piece(self, ts: float, who: CounterPeople, pieces: int | None) -> list[Event]:
+    def _turned_away(self, obs: Observation, who: CounterPeople) -> frozenset[int]:
+        """Staff within reach of a customer who have been seen turned away from every customer
+        they could serve for ``turned_away_s``; unknown facing never counts (rules/facing.py)."""
+        grace = self.p.turned_away_s
+        if grace is None:
+            return frozenset()
+        ts = obs.ts
+        away: set[int] = set()
+        for sid in who.staff:
+            staff = obs.person(sid)
+            near = [obs.person(c) for c in who.customers if _within(obs, c, sid, self.p.reach)]
+            targets = [c for c in near if c is not None]
+            if staff is None or not targets:
+                self._turns.pop(sid, None)  # serving nobody: a turn now means nothing
+                continue
+            verdicts = [turned_away(staff, chest_point(c)) for c in targets]
+            verdict = False if False in verdicts else (True if all(verdicts) else None)
+            watch = self._turns.setdefault(sid, TurnWatch())
+            watch.update(ts, verdict)
+            if watch.away_for(ts) >= grace - EPS:
+                away.add(sid)
+        for sid, watch in list(self._turns.items()):
+            if sid not in who.staff:
+                watch.update(ts, None)
+                if watch.away_for(ts) <= 0.0:
+                    del self._turns[sid]
+        return frozenset(away)
+
+    def _alone_with_piece(
+        self, obs: Observation, who: CounterPeople, pieces: int | None, away: frozenset[int]
+    ) -> list[Event]:
+        """A piece out while no customer has a staff member within reach who is not turned away."""
+        ts = obs.ts
         out = (pieces is not None and pieces > 0) or any(p.present for p in self._pads)
-        cond = bool(who.customers) and out and not who.served
+        reach = self.p.reach
+        attended = {
+            c for c in who.served if any(s not in away and _within(obs, c, s, reach) for s in who.staff)
+        }
+        cond = bool(who.customers) and out and not attended
         what = self._alone.step(ts, cond, self.p.alone_s, grace_s=1.0)
         if what == "start":
             self._violation("customer_alone")
+            why = f"staff {_ids(away)} turned away" if who.served else "no staff within reach"
             self._alone.event = self._event(
                 "customer_alone", self._alone.started(ts),
-                f"Customer {_ids(who.customers)} alone with a piece at {self.layout.label}",
-                severity=Severity.HIGH, people=who.customers, threshold_s=self.p.alone_s,
+                f"Customer {_ids(who.customers)} alone with a piece at {self.layout.label}: {why}",
+                severity=Severity.HIGH, people=who.customers | away, threshold_s=self.p.alone_s,
             )  # fmt: skip
             return [self._alone.event]
         if what == "end" and self._alone.event is not None:
@@ -618,8 +668,10 @@ class CounterRule:
             kind = "item_placed"
         elif added <= pad.level_added - threshold or removed - pad.level_removed >= threshold:
             kind = "item_removed"
-        elif new_pieces is not None and new_pieces != pad.pieces:
-            kind = "item_placed" if new_pieces > pad.pieces else "item_removed"
+        elif new_pieces is not None and new_pieces > pad.pieces:
+            kind = "item_placed"
+        elif new_pieces is not None and new_pieces < pad.pieces and st.hidden_added <= PAD_HIDDEN_MAX:
+            kind = "item_removed"  # fewer counted is fewer only when nothing put there is hidden now
         if kind is None or kind != pad.candidate:
             pad.candidate = kind
             pad.candidate_since = ts if kind is not None else None
@@ -682,16 +734,21 @@ def customer_at_counter(obs: Observation, layout: CounterLayout) -> bool:
     return bool(people_at(obs, layout).customers)
 
 
-def build_counter_rules(camera: Camera) -> list[CounterRule | TrayRule | CaseRule]:
-    """One CounterRule per counter that has a customer side or a showing pad, and one rule per
-    tray and case zone."""
+def build_counter_rules(camera: Camera) -> list[CounterRule | HandsRule | TrayRule | CaseRule]:
+    """One CounterRule per counter that has a customer side or a showing pad, a HandsRule per
+    counter with both sides (reach_over, hand_over: rules/hands.py), and one rule per tray and
+    case zone."""
     from gemwatch.rules.cases import CaseRule
+    from gemwatch.rules.hands import HandsRule
     from gemwatch.rules.trays import TrayRule
 
-    rules: list[CounterRule | TrayRule | CaseRule] = []
+    rules: list[CounterRule | HandsRule | TrayRule | CaseRule] = []
     for layout in counters_of(camera):
         if layout.customer or layout.showing:
-            rules.append(CounterRule(camera, layout))
+            counter = CounterRule(camera, layout)
+            rules.append(counter)
+            if layout.customer and layout.staff:
+                rules.append(HandsRule(camera, layout, counter))
         rules.extend(TrayRule(camera, z, layout) for z in layout.trays)
         rules.extend(CaseRule(camera, z, layout) for z in layout.cases)
     return rules
