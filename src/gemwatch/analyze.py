@@ -14,9 +14,6 @@ from datetime import datetime, time
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-
-from gemwatch.config.loader import ConfigError, ConfigProblem
 from gemwatch.config.models import Camera, GemwatchConfig, Zone
 from gemwatch.events.bus import FanoutSink, StoreSink
 from gemwatch.events.schema import EventRow
@@ -44,26 +41,6 @@ def camera_id_for(path: str) -> str:
     stem = Path(path).stem.lower()
     slug = re.sub(r"[^a-z0-9_-]+", "-", stem).strip("-_")[:64]
     return slug or "video"
-
-
-def load_zones(path: Path) -> list[Zone]:
-    """Zones from a YAML file: a list of zones, or ``{zones: [...]}`` (same schema as a camera's)."""
-    from pydantic import TypeAdapter, ValidationError
-
-    try:
-        data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(str(path), [ConfigProblem("", None, f"cannot read: {exc.strerror}")]) from None
-    if isinstance(data, dict):
-        data = data.get("zones", [])
-    try:
-        return TypeAdapter(list[Zone]).validate_python(data or [])
-    except ValidationError as exc:
-        problems = [
-            ConfigProblem(".".join(str(p) for p in e["loc"]), None, e["msg"].removeprefix("Value error, "))
-            for e in exc.errors()
-        ]
-        raise ConfigError(str(path), problems) from None
 
 
 def parse_start_time(text: str, tz: Any) -> datetime:
@@ -149,8 +126,14 @@ def analyze(
     on_frame: Callable[[Frame, Observation], None] | None = None,
     extra_sinks: tuple[Any, ...] = (),
     alerts: bool = True,
+    duration: float | None = None,
 ) -> AnalysisReport:
     """Run the pipeline over ``video`` and return what was stored.
+
+    The run is recorded in the ``runs`` table: ``done``; ``truncated`` (with the message) when
+    the file stops decoding well before its ``duration`` (from :func:`probe_duration`), the
+    events found before that kept; ``error`` (with the message) when the source fails or an
+    exception ends the analysis (re-raised); ``stopped`` on Ctrl-C.
 
     ``alerts=False`` (``gemwatch analyze --no-alerts``, ``gemwatch demo``) builds no alert
     dispatcher at all, so replayed footage can never page anyone or queue outbox rows.
@@ -199,12 +182,41 @@ def analyze(
             cfg, camera, sink, detector=detector, pose=pose, start_time=start_time, on_frame=on_frame
         )
         result = pipeline.run()
-        store.end_run(run_id, "error" if result.error else "done", result.error)
+        status = "error" if result.error else "done"
+        if result.error is None and (cut := truncation_error(video, result, duration)):
+            result.error, status = cut, "truncated"
+        store.end_run(run_id, status, result.error)
         event_rows = [
             row for row in store.events(camera_id=camera.id, limit=100000) if row.id in pipeline.event_ids
         ]
         return AnalysisReport(run_id, camera, result, event_rows, store.tracks(run_id))
+    except BaseException as exc:
+        _end_failed_run(store, run_id, exc)
+        raise
     finally:
         if dispatcher is not None:
             dispatcher.close(drain_s=ALERT_DRAIN_S)
         store.close()
+
+
+def truncation_error(video: str, result: PipelineResult, duration: float | None) -> str | None:
+    """The message for a file that stopped decoding, without an error, well before the
+    ``duration`` its container states (truncated or corrupt); None when it played through."""
+    if not duration or not result.frames or result.media_s >= duration - max(2.0, 0.1 * duration):
+        return None
+    return (
+        f"{video}: the video stops at {result.media_s:.1f} s of its {duration:.1f} s "
+        "(truncated or corrupt file); events found before that are stored"
+    )
+
+
+def _end_failed_run(store: EventStore, run_id: str, exc: BaseException) -> None:
+    """Record how an analysis ended when an exception ended it; never hides that exception."""
+    if isinstance(exc, KeyboardInterrupt):
+        status, error = "stopped", None
+    else:
+        status, error = "error", (str(exc) or exc.__class__.__name__)
+    try:
+        store.end_run(run_id, status, error)
+    except Exception:  # the database may be what failed; the original error is what matters
+        log.warning("could not record the end of run %s", run_id, exc_info=True)

@@ -1,8 +1,10 @@
 """Write analysed frames with people, track ids and zones drawn, for checking by eye.
 
-The writer is also an event sink: a zone with an event in progress (from its start until it
-ended, and ``HOLD_S`` after, so a one-instant event stays visible) is drawn in red and the
-event types are written in the banner, so a reviewer sees what fired where and when.
+The writer is also an event sink: a zone with an event in progress (from when it was reported
+until its final update, ``Event.ended``, and ``HOLD_S`` after, so a one-instant event stays
+visible) is drawn in red and the event types are written in the banner, so a reviewer sees
+what fired where and when. Frames are written as they are analysed, so a zone turns red when
+the event is reported, not at its (earlier) start.
 """
 
 from __future__ import annotations
@@ -68,10 +70,12 @@ class AnnotatedWriter:
             self._events[ev.id] = ev
 
     def active(self, ts: float) -> list[Event]:
-        """Events in progress at ``ts`` (reported by then), oldest first."""
+        """Events in progress at ``ts`` (reported by then and not ended, or ended less than
+        ``HOLD_S`` before), oldest first. An open event's ``end_ts`` is only how far it was
+        known at its last update, not an end."""
         out = []
         for ev in self._events.values():
-            end = ev.end_ts if ev.end_ts is not None else float("inf")
+            end = ev.end_ts if ev.ended and ev.end_ts is not None else float("inf")
             if ev.start_ts <= ts <= end + HOLD_S:
                 out.append(ev)
         return sorted(out, key=lambda e: e.start_ts)

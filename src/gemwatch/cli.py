@@ -151,9 +151,11 @@ def _run_analysis(
     from sqlalchemy.exc import SQLAlchemyError
 
     from gemwatch.analyze import analyze as run_analysis
-    from gemwatch.analyze import camera_for, load_zones, parse_start_time, probe_duration
+    from gemwatch.analyze import camera_for, parse_start_time, probe_duration
+    from gemwatch.config.loader import load_zones
     from gemwatch.events.store import StoreError
     from gemwatch.perception.provision import ModelMissingError
+    from gemwatch.perception.zones import ZonePictureError
     from gemwatch.sources.video import SourceError
 
     try:
@@ -202,9 +204,9 @@ def _run_analysis(
                 writer = AnnotatedWriter(annotate, fps or 5.0, [(z.id, z.polygon) for z in cam_zones])
             report = run_analysis(
                 cfg, video, zones=zone_list, start_time=start, fps=fps, on_frame=on_frame, alerts=alerts,
-                extra_sinks=(writer,) if writer is not None else (),
+                extra_sinks=(writer,) if writer is not None else (), duration=duration,
             )  # fmt: skip
-        except (ModelMissingError, StoreError, SourceError, OSError) as exc:
+        except (ModelMissingError, StoreError, SourceError, OSError, ZonePictureError) as exc:
             raise _fail(str(exc)) from None
         except SQLAlchemyError as exc:
             orig = getattr(exc, "orig", None) or exc
@@ -212,13 +214,8 @@ def _run_analysis(
         finally:
             if writer is not None:
                 writer.close()
-    r = report.result
-    if r.error is None and duration and r.frames and r.media_s < duration - max(2.0, 0.1 * duration):
-        # a file that stops decoding early without an error is truncated: say so, keep the events
-        r.error = (
-            f"{video}: the video stops at {r.media_s:.1f} s of its {duration:.1f} s "
-            "(truncated or corrupt file); events found before that are stored"
-        )
+    # a file that stops decoding early is truncated: analyze() says so in result.error (and in
+    # the run's record), the events found before that are kept
     return report
 
 

@@ -1,8 +1,11 @@
 """``gemwatch run``: one process per camera, one bus and one SQL writer in the main process.
 
 A camera process that dies (bad stream, crash in a model) is logged and restarted with
-backoff; the others keep running. SIGINT/SIGTERM stop every camera cleanly: open events get
-their final duration and pending clips are written before the processes exit.
+backoff; the others keep running. A camera stopped by its own config (a zone picture that is
+not this camera's view) exits with :data:`CONFIG_EXIT`: it is logged once, its state becomes
+``failed`` with the reason, and it is not restarted, since a restart cannot fix it.
+SIGINT/SIGTERM stop every camera cleanly: open events get their final duration and pending
+clips are written before the processes exit.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from gemwatch.types import uuid7
 log = logging.getLogger(__name__)
 
 RETENTION_EVERY_S = 600.0
+#: Exit code of a camera process stopped by a config problem (sysexits' EX_CONFIG): not restarted.
+CONFIG_EXIT = 78
 
 
 def _camera_main(
@@ -85,7 +90,15 @@ def _camera_main(
         threading.Thread(target=watch_ctl, daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: pipeline.stop())
     cpu_start = time.process_time()
-    result = pipeline.run()
+    from gemwatch.perception.zones import ZonePictureError
+    from gemwatch.sources.video import CameraState, CameraStatus
+
+    try:
+        result = pipeline.run()
+    except ZonePictureError as exc:
+        # the node logs the reason once and does not restart this camera (no traceback)
+        sink.status(CameraStatus(camera.id, CameraState.FAILED, str(exc), time.time()))
+        raise SystemExit(CONFIG_EXIT) from None
     log.info(
         "camera %s used %.1f CPU-s for %d frames; live view: %d pictures, %.1f ms CPU each",
         camera.id,
@@ -163,9 +176,8 @@ def run_node(
     from gemwatch.events.compliance import ComplianceSink
 
     compliance = ComplianceSink(store.engine, cfg.store.tz)  # showing sessions, protocol violations
-    sink = FanoutSink(
-        StoreSink(store, run_id), compliance, *([hits] if hits else []), *([alerts] if alerts else []), hub
-    )
+    store_sink = StoreSink(store, run_id)  # also remembers each camera's last status
+    sink = FanoutSink(store_sink, compliance, *([hits] if hits else []), *([alerts] if alerts else []), hub)
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     stop = ctx.Event()
@@ -224,6 +236,10 @@ def run_node(
                 if stopping.is_set() or (code == 0 and _is_file(w.camera)):
                     w.finished = True
                     continue
+                if code == CONFIG_EXIT:
+                    w.finished = True
+                    _config_failure(cam_id, q, sink, store_sink)
+                    continue
                 delay = min(60.0, 2.0 ** min(w.restarts, 6))
                 if now - w.started < delay:
                     alive += 1
@@ -260,6 +276,19 @@ def run_node(
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
     return 0
+
+
+def _config_failure(cam_id: str, q: Any, sink: Any, store_sink: StoreSink) -> None:
+    """A camera process stopped on a config problem: one error line with its reason, state
+    ``failed`` (the process sent it just before exiting; sent here if it got lost)."""
+    from gemwatch.sources.video import CameraState, CameraStatus
+
+    drain(q, sink, timeout=0.5)  # the process's last report may still be in the queue
+    status = store_sink.statuses.get(cam_id)
+    if status is None or status.state != CameraState.FAILED:
+        status = CameraStatus(cam_id, CameraState.FAILED, f"camera '{cam_id}': a config problem", time.time())
+        sink.status(status)
+    log.error("%s; this camera is not restarted (fix the config, then restart gemwatch)", status.reason)
 
 
 def _start_web(

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT, data_file
-from gemwatch.analyze import analyze, load_zones
+from gemwatch.analyze import analyze
+from gemwatch.config.loader import load_zones
 from gemwatch.config.models import GemwatchConfig, Storage
 
 sys.path.insert(0, str(REPO_ROOT / "eval"))

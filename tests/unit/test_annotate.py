@@ -3,6 +3,7 @@ written video (encoded and decoded for real)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -28,26 +29,23 @@ def test_zone_is_red_while_its_event_is_in_progress(tmp_path: Path) -> None:
     grey = np.full((H, W, 3), 128, np.uint8)
     ev = Event(type="loitering", severity=Severity.MEDIUM, camera_id="c", start_ts=T0 + 2.0,
                description="x", zone_id="counter")  # fmt: skip
-    for i in range(40):  # 8 s at 5 fps
+    for i in range(60):  # 12 s at 5 fps
         pts = i / 5.0
-        if pts == 3.0:
-            writer.event(ev)  # reported at 3 s (started at 2 s), still open
-        if pts == 4.0:
-            writer.event(_ended(ev, T0 + 4.0))
+        if pts == 3.0:  # reported at 3 s (started at 2 s), open: known until now
+            writer.event(replace(ev, end_ts=T0 + 3.0))
+        if pts == 3.4:  # an update of the open event, then nothing for 4.6 s (> HOLD_S)
+            writer.event(replace(ev, end_ts=T0 + 3.4))
+        if pts == 8.0:
+            writer.event(replace(ev, end_ts=T0 + 8.0, ended=True))
         frame = Frame("c", T0 + pts, pts, grey)
         writer.write(frame, Observation("c", T0 + pts, W, H))
     writer.close()
     with av.open(str(out)) as c:
         images = [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
-    assert len(images) == 40
+    assert len(images) == 60
     red = [_redness(im) > 10 for im in images]
-    # before the report at 3 s: blue; from 3 s (the report) to the end at 4 s + HOLD_S: red
+    # before the report at 3 s: blue; from the report, while open (also long after its last
+    # update), to the end at 8 s + HOLD_S: red; then blue
     assert not any(red[:15])
-    assert all(red[15 : int((4.0 + HOLD_S) * 5) + 1])
-    assert not any(red[int((4.0 + HOLD_S) * 5) + 2 :])
-
-
-def _ended(ev: Event, end_ts: float) -> Event:
-    from dataclasses import replace
-
-    return replace(ev, end_ts=end_ts, ended=True)
+    assert all(red[15 : int((8.0 + HOLD_S) * 5) + 1])
+    assert not any(red[int((8.0 + HOLD_S) * 5) + 2 :])

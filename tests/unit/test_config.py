@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
 from gemwatch.config import EXAMPLE_PATH, ConfigError, load, parse
@@ -105,3 +107,81 @@ def test_missing_file_is_one_clear_problem(tmp_path) -> None:
     with pytest.raises(ConfigError) as info:
         load(tmp_path / "nope.yml")
     assert "cannot read" in str(info.value) and "nope.yml" in str(info.value)
+
+
+# --------------------------------------------------------------------- analyze --zones files
+
+
+def zones_file(tmp_path, text: str):
+    path = tmp_path / "zones.yml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+ZONE = """  - id: desk
+    kind: showing_area
+    polygon: [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]]
+"""
+
+
+def test_zones_file_as_a_list_or_under_zones(tmp_path) -> None:
+    from gemwatch.config.loader import load_zones
+
+    assert [z.id for z in load_zones(zones_file(tmp_path, textwrap.dedent(ZONE)))] == ["desk"]
+    assert [z.kind for z in load_zones(zones_file(tmp_path, "zones:\n" + ZONE))] == [ZoneKind.SHOWING_AREA]
+    assert load_zones(zones_file(tmp_path, "zones: []\n")) == []
+
+
+def test_zones_file_with_other_keys_is_an_error_not_no_zones(tmp_path) -> None:
+    """A misspelt ``zone:`` or a whole camera config given as the zones file used to analyse the
+    video with no zones and say nothing."""
+    from gemwatch.config.loader import load_zones
+
+    with pytest.raises(ConfigError) as exc:
+        load_zones(zones_file(tmp_path, "# zones\nzone:\n" + ZONE))
+    assert [(p.path, p.line) for p in exc.value.problems] == [("zone", 2)]
+    with pytest.raises(ConfigError) as exc:
+        load_zones(zones_file(tmp_path, "clip: x.mp4\ncamera:\n  zones: []\n"))
+    assert {p.path for p in exc.value.problems} == {"clip", "camera"}
+
+
+def test_zones_file_errors_name_key_and_line(tmp_path) -> None:
+    from gemwatch.config.loader import load_zones
+
+    text = (
+        "zones:\n"
+        + ZONE
+        + "    protocl: {alone_s: 3}\n  - id: tray\n    kind: tray_zone\n    polygon: [[0, 0], [1, 0]]\n"
+    )
+    with pytest.raises(ConfigError) as exc:
+        load_zones(zones_file(tmp_path, text))
+    got = {(p.path, p.line) for p in exc.value.problems}
+    assert ("zones[0].protocl", 5) in got
+    assert ("zones[1].kind", 7) in got
+    assert all("Extra inputs" not in p.message for p in exc.value.problems)
+
+
+def test_zones_file_yaml_syntax_error_has_line(tmp_path) -> None:
+    from gemwatch.config.loader import load_zones
+
+    with pytest.raises(ConfigError) as exc:
+        load_zones(zones_file(tmp_path, "zones:\n  - id: desk\n    polygon: [[0, 0], [1, 0]\n  kind: tray\n"))
+    assert exc.value.problems[0].line is not None and "YAML syntax" in exc.value.problems[0].message
+
+
+def test_zones_file_pictures_are_read_from_its_folder(tmp_path, monkeypatch) -> None:
+    import cv2
+    import numpy as np
+
+    from gemwatch.config.loader import load_zones
+
+    folder = tmp_path / "store"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "desk.png"), np.full((48, 64, 3), 200, np.uint8))
+    monkeypatch.chdir(tmp_path)  # not the zones file's folder
+    path = zones_file(folder, "zones:\n" + ZONE + "    reference_image: desk.png\n")
+    assert load_zones(path)[0].reference_image == folder.absolute() / "desk.png"
+    path.write_text("zones:\n" + ZONE + "    reference_image: gone.png\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as exc:
+        load_zones(path)
+    assert [(p.path, p.line) for p in exc.value.problems] == [("zones[0].reference_image", 5)]

@@ -101,7 +101,7 @@ def test_staff_turned_away_leaves_the_customer_alone(away_for: float, expected: 
     assert len(events) == expected
     if expected:
         ev = events[0]
-        assert "staff 2 turned away" in ev.description
+        assert "staff #2 turned away" in ev.description
         assert ev.people == (CUSTOMER, STAFF)
         # seen away from 3.2; counted as away turned_away_s later; alone for alone_s after that
         assert ev.start_ts == pytest.approx(3.0 + DT + TURNED_S)

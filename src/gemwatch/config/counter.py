@@ -12,8 +12,9 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from gemwatch.config.pictures import check_picture
 from gemwatch.types import Role, Severity
 
 _HEX = re.compile(r"^#?[0-9a-fA-F]{6}$")
@@ -82,7 +83,8 @@ class CaseParams(_Strict):
     open_image: Path | None = Field(
         default=None,
         description="A picture of this camera's view with the case open (saved from the zone "
-        "editor); the closed state comes from reference_image or is learned.",
+        "editor); the closed state comes from reference_image or is learned. A relative path is "
+        "read from the config file's folder; a missing or unreadable file is a config error.",
     )
     sensor_topic: str | None = Field(
         default=None,
@@ -100,6 +102,11 @@ class CaseParams(_Strict):
         "route sets min_severity: info.",
     )
     severity: Severity = Field(default=Severity.MEDIUM, description="Severity of case events.")
+
+    @field_validator("open_image")
+    @classmethod
+    def _open_image(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return check_picture(value, "open_image", info.context)
 
 
 class ShowingAreaParams(_Strict):

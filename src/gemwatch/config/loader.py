@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError
 
-from gemwatch.config.models import GemwatchConfig
+from gemwatch.config.models import GemwatchConfig, Zone
 
 ENV_OVERRIDES = {
     "GEMWATCH_DATA_DIR": ("storage", "data_dir"),
@@ -88,14 +88,16 @@ def _clean_loc(loc: Sequence[int | str]) -> list[int | str]:
     return [p for p in loc if not (isinstance(p, str) and (p.startswith("function-") or "[" in p))]
 
 
-def parse(text: str, source: str = "<config>", *, env: Mapping[str, str] | None = None) -> GemwatchConfig:
-    yaml = YAML(typ="rt")
-    try:
-        root = yaml.load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = mark.line + 1 if mark is not None else None
-        raise ConfigError(source, [ConfigProblem("", line, f"YAML syntax: {exc.problem}")]) from None
+def parse(
+    text: str,
+    source: str = "<config>",
+    *,
+    env: Mapping[str, str] | None = None,
+    config_dir: Path | None = None,
+) -> GemwatchConfig:
+    """Validate config text; relative zone pictures are read from ``config_dir`` (the config
+    file's folder; None: the working directory) and must exist and decode."""
+    root = _load_yaml(text, source)
     if root is None:
         root = CommentedMap()
     if not isinstance(root, CommentedMap):
@@ -106,33 +108,93 @@ def parse(text: str, source: str = "<config>", *, env: Mapping[str, str] | None 
         if value:
             data.setdefault(section, {})[key] = value
     try:
-        return GemwatchConfig.model_validate(data)
+        return GemwatchConfig.model_validate(data, context={"config_dir": config_dir})
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = _clean_loc(err["loc"])
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key (not part of the gemwatch config; check the spelling)"
-            elif err["type"] == "missing":
-                msg = "required key is missing"
-            problems.append(ConfigProblem(_format_loc(loc), _line_of(root, loc), msg))
-        problems.sort(key=lambda p: (p.line or 0, p.path))
-        raise ConfigError(source, problems) from None
+        raise ConfigError(source, _problems(exc, root)) from None
+
+
+def _problems(exc: ValidationError, root: Any, prefix: Sequence[int | str] = ()) -> list[ConfigProblem]:
+    """pydantic's errors as problems naming the key and its line in the parsed ``root``; the
+    errors' locations are relative to ``root``'s node at ``prefix``."""
+    problems = []
+    for err in exc.errors():
+        loc = [*prefix, *_clean_loc(err["loc"])]
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (not part of the gemwatch config; check the spelling)"
+        elif err["type"] == "missing":
+            msg = "required key is missing"
+        problems.append(ConfigProblem(_format_loc(loc), _line_of(root, loc), msg))
+    problems.sort(key=lambda p: (p.line or 0, p.path))
+    return problems
+
+
+def _load_yaml(text: str, source: str) -> Any:
+    """The round-trip parse (it keeps each key's line), or a ConfigError naming the line."""
+    try:
+        return YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(source, [ConfigProblem("", line, f"YAML syntax: {exc.problem}")]) from None
+
+
+def load_zones(path: str | Path) -> list[Zone]:
+    """Zones from a YAML file (``analyze --zones``): a list of zones, or a mapping whose only key
+    is ``zones``; the same schema as a camera's zones, and the same errors naming key and line.
+    Anything else in the file is an error rather than ignored: a misspelt ``zone:`` or a whole
+    config given as the zones file would otherwise analyse the video with no zones at all.
+    Relative zone pictures are read from the zones file's folder, as in a config file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(p), [ConfigProblem("", None, f"cannot read: {exc.strerror or exc}")]) from None
+    root = _load_yaml(text, str(p))
+    prefix: tuple[str, ...] = ()
+    if isinstance(root, CommentedMap):
+        extra = [str(k) for k in root if k != "zones"]
+        if extra:
+            raise ConfigError(
+                str(p),
+                [
+                    ConfigProblem(
+                        k,
+                        root.lc.key(k)[0] + 1,
+                        "unknown key in a zones file (a list of zones, or zones: [...])",
+                    )
+                    for k in extra
+                ],
+            )
+        prefix = ("zones",)
+        zones = root.get("zones")
+    else:
+        zones = root
+    if zones is None:
+        zones = []
+    if not isinstance(zones, list):
+        raise ConfigError(str(p), [ConfigProblem("zones" if prefix else "", 1, "must be a list of zones")])
+    try:
+        return TypeAdapter(list[Zone]).validate_python(
+            _plain(zones), context={"config_dir": p.parent.absolute()}
+        )
+    except ValidationError as exc:
+        raise ConfigError(str(p), _problems(exc, root, prefix)) from None
 
 
 def load(path: str | Path) -> GemwatchConfig:
     """Load and validate a config file; raises ConfigError listing every problem at once.
 
     Relative ``storage.data_dir`` and camera file paths stay relative to the working directory,
-    like any command-line path.
+    like any command-line path; relative zone pictures (``reference_image``, ``case.open_image``)
+    are read from the config file's folder, where the admin keeps them with the config.
     """
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(p), [ConfigProblem("", None, f"cannot read: {exc.strerror or exc}")]) from None
-    return parse(text, str(p))
+    return parse(text, str(p), config_dir=p.parent.absolute())
 
 
 EXAMPLE_PATH = Path(__file__).with_name("example.yml")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from gemwatch.config.counter import (
     CaseParams,
@@ -23,6 +23,7 @@ from gemwatch.config.counter import (
     TrayParams,
     ZoneAnalysis,
 )
+from gemwatch.config.pictures import check_picture
 from gemwatch.perception.plugins import DetectorConfig, PoseConfig
 from gemwatch.perception.plugins.multipose_nanodet import MultiPoseNanoDetConfig
 from gemwatch.types import Severity
@@ -101,7 +102,8 @@ class Zone(_Strict):
     reference_image: Path | None = Field(
         default=None,
         description="A picture of this camera's view with the zone at rest (tray full, pad clear, case "
-        "closed), saved from the zone editor; without it the resting state is learned when first seen clear.",
+        "closed), saved from the zone editor; without it the resting state is learned when first seen clear. "
+        "A relative path is read from the config file's folder; a missing or unreadable file is a config error.",
     )
     tray: TrayParams | None = Field(default=None, description="Tray zones: counting and removal thresholds.")
     case: CaseParams | None = Field(default=None, description="Case zones: open/closed and time limits.")
@@ -113,6 +115,11 @@ class Zone(_Strict):
     )
 
     _id = field_validator("id")(_check_id)
+
+    @field_validator("reference_image")
+    @classmethod
+    def _reference_image(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return check_picture(value, "reference_image", info.context)
 
     @model_validator(mode="after")
     def _params_match_kind(self) -> Zone:

@@ -30,6 +30,7 @@ import numpy as np
 
 from gemwatch.config.counter import ZoneAnalysis
 from gemwatch.config.models import Camera, Zone, ZoneKind
+from gemwatch.config.pictures import PICTURE_NAMES, PictureReadError, read_picture
 from gemwatch.types import Person, ZoneState
 
 APPEARANCE_KINDS = frozenset({ZoneKind.TRAY, ZoneKind.CASE, ZoneKind.SHOWING_AREA})
@@ -776,6 +777,12 @@ def _moved(grey: np.ndarray, prev: np.ndarray | None, visible: np.ndarray, area:
     return float(((diff > delta) & visible).sum()) / max(area, 1) > MOTION_FRACTION
 
 
+class ZonePictureError(ValueError):
+    """A zone picture (``reference_image``, ``case.open_image``) cannot serve this camera: it
+    does not read, or it is not this camera's view. A config problem: a restart does not fix it.
+    The message is one line naming the camera, the zone, the picture and its key."""
+
+
 class ZoneWatcher:
     """The appearance of one camera's tray, case and showing-area zones over time."""
 
@@ -825,11 +832,13 @@ class ZoneWatcher:
                 track.ctx_warp, track.ctx_scene = track.context.base, np.eye(2, 3)
             track.sensor_open = self._pending_sensor.pop(zone.id, None)
             if zone.reference_image is not None:
-                track.ref = self._reference_from_image(zone.reference_image, track, window, resting=True)
+                ref = zone.reference_image
+                track.ref = self._reference_from_image(ref, "reference_image", track, window, resting=True)
                 if band is not None:
-                    track.band_ref = self._reference_from_image(zone.reference_image, track, band)
+                    track.band_ref = self._reference_from_image(ref, "reference_image", track, band)
             if zone.kind == ZoneKind.CASE and zone.case_params().open_image is not None:
-                track.open_ref = self._reference_from_image(zone.case_params().open_image, track, window)
+                opened = zone.case_params().open_image
+                track.open_ref = self._reference_from_image(opened, "case.open_image", track, window)
             self._tracks[zone.id] = track
 
     def _align_picture(self, track: _Track, picture: np.ndarray) -> tuple[np.ndarray, float] | None:
@@ -853,25 +862,31 @@ class ZoneWatcher:
         return best
 
     def _reference_from_image(
-        self, path: Path | None, track: _Track, window: ZoneWindow, resting: bool = False
+        self, path: Path | None, key: str, track: _Track, window: ZoneWindow, resting: bool = False
     ) -> Reference:
+        """The zone's reference from the picture at ``path`` (the zone's ``key``); raises
+        ZonePictureError when it cannot be read or does not show this camera's view."""
         zone = track.zone
         assert path is not None and self._size is not None
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise ValueError(f"zone '{zone.id}': cannot read reference picture {path}")
+        name = PICTURE_NAMES[key.split(".")[-1]]
+        what = f"camera '{self.camera.id}', zone '{zone.id}': the {name} {path} ({key})"
+        try:
+            image = read_picture(path)
+        except PictureReadError as exc:
+            raise ZonePictureError(f"{what} cannot be read: {exc}") from None
         if (image.shape[1], image.shape[0]) != self._size:
             image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
         warp = window.base
         if track.context is not None and track.template is not None and self._first is not None:
-            key = (zone.id, str(path))
-            if key not in self._picture_fits:
+            fit = (zone.id, str(path))
+            if fit not in self._picture_fits:
                 grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
-                self._picture_fits[key] = self._align_picture(track, grey)
-            found = self._picture_fits[key]
+                self._picture_fits[fit] = self._align_picture(track, grey)
+            found = self._picture_fits[fit]
             if found is None or found[1] < MIN_ALIGNMENT:
-                raise ValueError(
-                    f"zone '{zone.id}': reference picture {path} does not match the camera's view"
+                raise ZonePictureError(
+                    f"{what} does not match the camera's view (a picture of another scene, or the "
+                    "camera has moved too far since); save a new one from the zone editor"
                 )
             warp = compose(found[0], compose(invert(track.context.base), window.base))
         grey = _grey(window.sample(image, warp))

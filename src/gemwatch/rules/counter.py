@@ -422,13 +422,13 @@ class CounterRule:
                 since = visit.hold.started(ts)
                 visit.hold.event = self._event(
                     "not_served", since,
-                    f"Customer {tid} at {self.layout.label} for {format_duration(ts - since)} with no staff within reach",
+                    f"Customer #{tid} at {self.layout.label} for {format_duration(ts - since)} with no staff within reach",
                     people=[tid], waited_s=ts - since, threshold_s=self.p.not_served_s,
                 )  # fmt: skip
                 events.append(visit.hold.event)
             elif what == "end" and visit.hold.event is not None:
                 ev = visit.hold.event
-                events.append(close(ev, ts, f"Customer {tid} waited {format_duration(ts - ev.start_ts)} at {self.layout.label} before staff came", waited_s=ts - ev.start_ts))  # fmt: skip
+                events.append(close(ev, ts, f"Customer #{tid} waited {format_duration(ts - ev.start_ts)} at {self.layout.label} before staff came", waited_s=ts - ev.start_ts))  # fmt: skip
                 visit.hold.event = None
         for tid in list(self._visits):
             if tid not in who.customers and ts - self._visits[tid].last_ts > self.p.session_grace_s:
@@ -441,7 +441,7 @@ class CounterRule:
         if ev is None:
             return []
         end = visit.last_ts
-        return [close(ev, end, f"Customer {tid} left {self.layout.label} unserved after {format_duration(end - ev.start_ts)}", waited_s=end - ev.start_ts)]  # fmt: skip
+        return [close(ev, end, f"Customer #{tid} left {self.layout.label} unserved after {format_duration(end - ev.start_ts)}", waited_s=end - ev.start_ts)]  # fmt: skip
 
     # showing sessions
 
@@ -453,9 +453,12 @@ class CounterRule:
             what = self._pair.step(ts, paired, self.p.session_min_s, grace_s=1.0)
             if what == "start":
                 start = self._pair.started(ts)
+                # when the customer was first seen at the counter; the pair's start is backdated
+                # and can precede it (staff and customer seen together before the visit counts)
                 arrived = min(
                     (self._visits[c].first_ts for c in who.served if c in self._visits), default=start
                 )
+                arrived = min(arrived, start)
                 s = ShowingSession(start, ts, arrived)
                 s.customers.update(who.served)
                 # the pieces out since the session began (it is known to have begun only now)
@@ -496,7 +499,7 @@ class CounterRule:
         ev = close(
             s.event, s.last_ts,
             f"Showing at {self.layout.label} for {format_duration(s.last_ts - s.start_ts)}: customer "
-            f"{_ids(s.customers)}, staff {staff if staff is not None else '?'}, at most {s.max_pieces} piece(s) out"
+            f"{_ids(s.customers)}, staff {_ids([staff]) if staff is not None else '?'}, at most {s.max_pieces} piece(s) out"
             + (f", {len(s.hand_overs)} hand-over(s)" if s.hand_overs else "")
             + (f", {sum(s.violations.values())} protocol event(s)" if s.violations else ""),
             duration_s=s.last_ts - s.start_ts, max_pieces=float(s.max_pieces),
@@ -649,8 +652,9 @@ class CounterRule:
             pad.obstruction, ts, blocked, params.obstruction_s, "counter_obstruction",
             f"A bag or package next to {zone.label} hides it from the associate", zone, self.p.severity,
         )  # fmt: skip
-        # something lying on the pad with nobody at the counter
-        nobody = not who.customers and not who.staff and not obs.people
+        # something lying on the pad with nobody at the counter; motion on the pad is someone
+        # there too (a person close to the camera is often not detected in every frame)
+        nobody = not who.customers and not who.staff and not obs.people and not (st is not None and st.moving)
         events += self._timed(
             pad.unattended, ts, pad.present and nobody, params.unattended_s, "item_unattended",
             f"Something lies on {zone.label} with nobody at the counter", zone, self.p.severity,
@@ -689,7 +693,7 @@ class CounterRule:
         verb = "placed on" if kind == "item_placed" else "taken off"
         ev = self._event(kind, start, f"Something {verb} {pad.zone.label}", severity=Severity.INFO, zone=pad.zone,
                          added=added, removed=removed)  # fmt: skip
-        ev.end_ts = ts
+        ev.end_ts, ev.ended = ts, True  # complete when reported: nothing stays open (live view, console)
         return [ev]
 
     def _obstructed(self, obs: Observation, zone: Zone, st: ZoneState | None) -> bool | None:
@@ -726,7 +730,8 @@ class CounterRule:
 
 
 def _ids(ids: Iterable[int]) -> str:
-    return ", ".join(str(i) for i in sorted(ids)) or "?"
+    """Track numbers as '#2, #5' ('staff #0', not 'staff 0', which reads as nobody)."""
+    return ", ".join(f"#{i}" for i in sorted(ids)) or "?"
 
 
 def customer_at_counter(obs: Observation, layout: CounterLayout) -> bool:

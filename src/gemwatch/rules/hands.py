@@ -276,7 +276,7 @@ class HandsRule:
                 how = "a wrist seen there" if evidence == "wrist" else "part of the body there, no wrist seen"
                 return self._event(
                     "reach_over", start, self.p.reach_over_severity,
-                    f"Customer {tid} reached over {self.layout.label} into the staff side ({how})",
+                    f"Customer #{tid} reached over {self.layout.label} into the staff side ({how})",
                     (tid,), evidence=evidence, threshold_s=self.p.reach_over_s,
                 )  # fmt: skip
 
@@ -306,7 +306,7 @@ class HandsRule:
                 c, s = pair
                 ev = self._event(
                     "hand_over", start, Severity.INFO,
-                    f"Hand-over at {self.layout.label} between customer {c} and staff {s}",
+                    f"Hand-over at {self.layout.label} between customer #{c} and staff #{s}",
                     pair, gap=gap if gap is not None else 0.0, threshold=self.p.hand_over_distance,
                 )  # fmt: skip
                 self._handed.append(start)

@@ -67,12 +67,14 @@ _LIVE_DRIFT_S = 2.0
 
 
 class CameraState(StrEnum):
-    """Where a camera stands. ``ended`` is the normal end of a file or a :meth:`VideoSource.stop`."""
+    """Where a camera stands. ``ended`` is the normal end of a file or a :meth:`VideoSource.stop`;
+    ``failed``: stopped by a config problem (e.g. a zone picture of another scene), not restarted."""
 
     ONLINE = "online"
     RECONNECTING = "reconnecting"
     OFFLINE = "offline"
     ENDED = "ended"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,7 +72,10 @@ LIVE_WAIT_S = 2.5
 class CameraOut(BaseModel):
     id: str
     name: str
-    state: str = Field(description="online, reconnecting, offline, ended or unknown (no report yet)")
+    state: str = Field(
+        description="online, reconnecting, offline, ended, failed (a config problem, see reason; "
+        "not restarted) or unknown (no report yet)"
+    )
     reason: str | None
     since_local: str | None
     open_alerts: int

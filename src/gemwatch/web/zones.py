@@ -77,8 +77,15 @@ def zone_mapping(zone: Zone) -> dict[str, Any]:
     return out
 
 
-def _update_map(target: CommentedMap, values: dict[str, Any]) -> None:
-    for key in [k for k in target if k not in values]:
+#: The zone keys the editor draws and names; a zone's other keys (counter, reference_image,
+#: tray, case, showing, protocol, ...) are set in the file and kept as written there.
+EDITOR_KEYS = frozenset({"id", "name", "kind", "polygon", "loitering"})
+
+
+def _update_map(target: CommentedMap, values: dict[str, Any], managed: frozenset[str] | None = None) -> None:
+    """Write ``values`` into ``target`` in place (comments stay); keys missing from ``values``
+    are deleted when ``managed`` is None or names them, else kept."""
+    for key in [k for k in target if k not in values and (managed is None or k in managed)]:
         del target[key]
     for key, value in values.items():
         if isinstance(value, dict):
@@ -92,7 +99,11 @@ def _update_map(target: CommentedMap, values: dict[str, Any]) -> None:
 
 
 def apply_zones(
-    text: str, camera_id: str, zones: Sequence[Zone], source: str = "<config>"
+    text: str,
+    camera_id: str,
+    zones: Sequence[Zone],
+    source: str = "<config>",
+    config_dir: Path | None = None,
 ) -> tuple[str, GemwatchConfig]:
     """The config text with ``camera_id``'s zones replaced, and the validated config.
 
@@ -121,7 +132,7 @@ def apply_zones(
             del seq[i]
     kept = {item["id"] for item in seq}
     for item in seq:
-        _update_map(item, by_id[item["id"]])
+        _update_map(item, by_id[item["id"]], EDITOR_KEYS)
     for values in wanted:
         if values["id"] not in kept:
             item = CommentedMap()
@@ -135,7 +146,7 @@ def apply_zones(
     buf = io.StringIO()
     yaml.dump(root, buf)
     new_text = buf.getvalue()
-    cfg = parse(new_text, source)
+    cfg = parse(new_text, source, config_dir=config_dir)  # zone pictures: as ``load`` reads them
     return new_text, cfg
 
 
@@ -147,7 +158,7 @@ def save_zones(
         text = config_path.read_text(encoding="utf-8")
         if expected_version is not None and expected_version != config_version(text):
             raise StaleConfigError(f"{config_path} changed since it was loaded; reload the editor")
-        new_text, cfg = apply_zones(text, camera_id, zones, str(config_path))
+        new_text, cfg = apply_zones(text, camera_id, zones, str(config_path), config_path.parent.absolute())
         tmp = config_path.with_name(f".{config_path.name}.part")
         try:
             tmp.write_text(new_text, encoding="utf-8")
