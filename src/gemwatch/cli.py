@@ -241,11 +241,17 @@ def _report_json(report: Any, cfg: GemwatchConfig) -> dict[str, Any]:
             }
             for t in report.tracks
         ],
-        "events": [_event_json(e) for e in report.events],
+        "video_start": None if r.video_t0 is None else _iso(r.video_t0, cfg),
+        "events": [_event_json(e, r.video_t0) for e in report.events],
     }
 
 
-def _event_json(e: Any) -> dict[str, Any]:
+def _event_json(e: Any, video_t0: float | None = None) -> dict[str, Any]:
+    """One event; with ``video_t0`` also ``start_s``/``end_s``: seconds into the analysed file."""
+
+    def into(ts: float | None) -> float | None:
+        return None if ts is None or video_t0 is None else round(ts - video_t0, 2)
+
     return {
         "id": e.id,
         "type": e.type,
@@ -256,6 +262,8 @@ def _event_json(e: Any) -> dict[str, Any]:
         "end_local": e.end_local,
         "start_ts": e.start_ts,
         "end_ts": e.end_ts,
+        "start_s": into(e.start_ts),
+        "end_s": into(e.end_ts),
         "duration_s": None if e.end_ts is None else round(e.end_ts - e.start_ts, 2),
         "people": e.people,
         "description": e.description,

@@ -58,6 +58,9 @@ class PipelineResult:
     error: str | None = None
     wall_s: float = 0.0
     media_s: float = 0.0
+    # Epoch seconds of the video's time 0 (a frame's ts minus its pts): an event's ts minus
+    # this is where it is in a recorded file. None before the first frame.
+    video_t0: float | None = None
     stage_ms: dict[str, float] = field(default_factory=dict)
     tracks: list[TrackSummary] = field(default_factory=list)
 
@@ -147,6 +150,7 @@ class CameraPipeline:
                 last = frame
                 if first_pts is None:
                     first_pts = frame.pts
+                    result.video_t0 = frame.ts - frame.pts
                 self._offset = frame.ts - frame.pts
                 # Hand over finished clips before perception, not after it: a clip whose
                 # post-roll ended by this frame goes out one perception pass sooner. Open

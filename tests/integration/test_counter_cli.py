@@ -3,6 +3,7 @@ config of the classroom clip (a bag put on a desk, left, and carried away)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,9 @@ def test_bag_carried_away_at_12_to_13_s(classroom) -> None:
     assert len(removed) == 1 and removed[0]["zone"] == "bag"
     assert 11.0 <= removed[0]["start_ts"] - EPOCH <= 14.0  # label: lifted and carried off 11.5-13 s (±1 s)
     assert "Bag on the desk" in removed[0]["description"]
+    # seconds into the file, for comparing with labels without knowing the replay's start
+    assert removed[0]["start_s"] == round(removed[0]["start_ts"] - EPOCH, 2)
+    assert datetime.fromisoformat(classroom["video_start"]).timestamp() == EPOCH
     off_desk = events(classroom, "item_removed")
     assert len(off_desk) == 1 and off_desk[0]["zone"] == "desk"
 
