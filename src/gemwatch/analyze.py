@@ -62,7 +62,7 @@ def probe_duration(video: str) -> float | None:
     with one clear line when the file is missing or not a video."""
     import av
 
-    from gemwatch.sources.video import SourceError
+    from gemwatch.sources.video import SourceError, describe_av_error
 
     if video.startswith("/dev/"):
         return None
@@ -81,7 +81,10 @@ def probe_duration(video: str) -> float | None:
             if s.duration is not None and s.time_base is not None:
                 return float(s.duration * s.time_base)
     except av.FFmpegError as exc:
-        raise SourceError(f"cannot open {video}: {exc}") from None
+        what = describe_av_error(exc)
+        if isinstance(exc, (av.error.InvalidDataError, av.error.EOFError)):
+            what += " (truncated, or not a video file)"
+        raise SourceError(f"cannot open {video}: {what}") from None
     return None
 
 

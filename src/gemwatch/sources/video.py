@@ -130,7 +130,7 @@ def redact_url(url: str) -> str:
     return re.sub(r"(://[^:/@\s]+):[^@/\s]*@", r"\1:***@", url)
 
 
-def _describe(exc: BaseException) -> str:
+def describe_av_error(exc: BaseException) -> str:
     """FFmpeg's own words for an error, without PyAV's errno prefix and repeated file name."""
     if isinstance(exc, av.error.FFmpegError) and exc.strerror:
         return str(exc.strerror)
@@ -338,7 +338,7 @@ class VideoSource:
         try:
             container = av.open(url, format=fmt, options=options, timeout=timeout)
         except (av.error.FFmpegError, OSError) as exc:
-            what = _describe(exc)
+            what = describe_av_error(exc)
             if self.live and time.monotonic() - started >= 0.9 * self.open_timeout_s:
                 # PyAV's timeout aborts FFmpeg mid-read, whose own words then mislead.
                 what = f"no answer within {self.open_timeout_s:g} s (timed out)"
@@ -401,7 +401,9 @@ class VideoSource:
                 session.params = StreamParams.capture(session.stream, packet)
             except (av.error.FFmpegError, ValueError) as exc:
                 session.no_clips = True
-                log.warning("camera %r: no clips from this stream: %s", self.camera_id, _describe(exc))
+                log.warning(
+                    "camera %r: no clips from this stream: %s", self.camera_id, describe_av_error(exc)
+                )
                 return
         if session.arrival_clock:
             pts_s = self._arrival_pts()
@@ -488,7 +490,8 @@ class VideoSource:
                     break
                 except av.error.FFmpegError as exc:
                     raise SourceError(
-                        f"corrupt or truncated video at {last_pts:.1f} s: {_describe(exc)}", self.camera_id
+                        f"corrupt or truncated video at {last_pts:.1f} s: {describe_av_error(exc)}",
+                        self.camera_id,
                     ) from None
                 self._push(session, packet)
                 try:
@@ -500,7 +503,7 @@ class VideoSource:
                     if bad_in_row > _MAX_BAD_PACKETS:
                         raise SourceError(
                             f"corrupt video at {last_pts:.1f} s: {bad_in_row} undecodable packets in a row "
-                            f"({_describe(exc)})",
+                            f"({describe_av_error(exc)})",
                             self.camera_id,
                         ) from None
                     continue
@@ -581,7 +584,7 @@ class VideoSource:
                 except (av.error.ExitError, av.error.TimeoutError, TimeoutError):
                     reason = f"no data for {self.read_timeout_s:g} s (timed out)"
                 except (av.error.FFmpegError, OSError, SourceError, ValueError) as exc:
-                    reason = f"stream error: {_describe(exc)}"
+                    reason = f"stream error: {describe_av_error(exc)}"
                 finally:
                     container.close()
             if self._stop.is_set():
