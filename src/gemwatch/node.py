@@ -113,6 +113,22 @@ def _camera_main(
         result.frames,
         f": {result.error}" if result.error else "",
     )
+    if result.error is None and _is_file(camera) and not stop.is_set():
+        _warn_if_truncated(camera, result)
+
+
+def _warn_if_truncated(camera: Camera, result: Any) -> None:
+    """A file camera that ended well before its stated length: say so, as ``analyze`` does."""
+    from gemwatch.analyze import probe_duration, truncation_error
+    from gemwatch.sources.video import SourceError
+
+    video = camera.detect_url or camera.url
+    try:
+        message = truncation_error(video, result, probe_duration(video))
+    except SourceError:
+        return
+    if message:
+        log.warning("camera %s: %s", camera.id, message)
 
 
 @dataclass(slots=True)

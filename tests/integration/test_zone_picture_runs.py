@@ -104,6 +104,25 @@ def test_a_truncated_video_is_recorded_as_truncated(tmp_path) -> None:
     assert "the video stops at" in error and "cut.mkv" in error
 
 
+def test_run_warns_when_a_file_camera_is_truncated(tmp_path) -> None:
+    """``gemwatch run`` with the truncated file as a camera says so, as ``analyze`` does (it used
+    to end with "end of file" only)."""
+    full = trim(data_file(OTHER_SCENE), tmp_path / "full.mkv", 12.0)
+    cut = truncate_copy(full, tmp_path / "cut.mkv", 0.4)
+    cfg = tmp_path / "run.yml"
+    cfg.write_text(
+        f"storage: {{data_dir: {tmp_path / 'data'}}}\nweb: {{enabled: false}}\ncameras:\n"
+        f"  - id: cut\n    url: {cut}\n    fps: 2\n"
+    )
+    res = subprocess.run(
+        [*GEMWATCH, "run", "-c", str(cfg)], capture_output=True, text=True, timeout=300, cwd=REPO_ROOT
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    warned = [ln for ln in res.stderr.splitlines() if " WARNING " in ln and "truncated or corrupt" in ln]
+    assert len(warned) == 1 and "cut.mkv" in warned[0], res.stderr[-3000:]
+    assert "Traceback" not in res.stderr
+
+
 def test_run_does_not_restart_a_camera_whose_picture_does_not_fit(desk) -> None:
     """Two file cameras: ``bad`` has the art shop's picture as its desk reference, ``good`` none.
     ``bad`` stops once with one error line and is not restarted; ``good`` plays to its end."""
