@@ -57,6 +57,10 @@ def parse_start_time(text: str, tz: Any) -> datetime:
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=tz)
 
 
+#: Demuxers of single pictures (FFmpeg's image2 and the *_pipe image readers).
+STILL_FORMATS = frozenset({"image2", "image2pipe", "gif", "webp_pipe"})
+
+
 def probe_duration(video: str) -> float | None:
     """Length of a video file in seconds (None for live streams or unknown); raises SourceError
     with one clear line when the file is missing or not a video."""
@@ -75,6 +79,11 @@ def probe_duration(video: str) -> float | None:
         with av.open(video) as container:
             if not container.streams.video:
                 raise SourceError(f"{video}: no video stream in this file")
+            if container.format.name in STILL_FORMATS or container.format.name.endswith("_pipe"):
+                raise SourceError(
+                    f"{video}: a still picture ({container.format.name}), not a video; a zone's "
+                    "picture goes in the config (reference_image), a video to analyse here"
+                )
             if container.duration is not None:
                 return float(container.duration) / 1_000_000
             s = container.streams.video[0]

@@ -233,6 +233,7 @@ def _report_json(report: Any, cfg: GemwatchConfig) -> dict[str, Any]:
         "tracks": [
             {
                 "track_id": t.track_id,
+                "role": t.role,
                 "first_seen": _iso(t.first_ts, cfg),
                 "last_seen": _iso(t.last_ts, cfg),
                 "duration_s": round(t.last_ts - t.first_ts, 2),
@@ -349,7 +350,11 @@ def _print_report(report: Any, cfg: GemwatchConfig) -> None:
 def run(
     config: Annotated[Path, typer.Option("--config", "-c", help="gemwatch.yml")] = Path("gemwatch.yml"),
     start_time: Annotated[
-        str | None, typer.Option("--start-time", help="For file cameras: replay as if at")
+        str | None,
+        typer.Option(
+            "--start-time",
+            help="File cameras: replay as if they started at this store time (HH:MM or ISO date-time)",
+        ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:

@@ -148,6 +148,17 @@ def test_corrupt_file(tmp_path) -> None:
     res = run_cli("analyze", str(garbage), "--data-dir", str(tmp_path))
     assert_one_clear_line(res, "garbage.mp4", "not a video file")
     assert "Errno" not in res.stderr  # PyAV's errno prefix is no help to anyone
+    # a still picture, even named .mp4, is not "analysed" as a one-frame video
+    import cv2
+    import numpy as np
+
+    still = tmp_path / "still.mp4"
+    _, png = cv2.imencode(".png", np.full((120, 160, 3), 90, np.uint8))
+    still.write_bytes(png.tobytes())
+    for args in ((), ("--json",)):
+        assert_one_clear_line(
+            run_cli("analyze", str(still), "--data-dir", str(tmp_path), *args), "still picture"
+        )
 
 
 def test_unknown_key_in_config(tmp_path) -> None:

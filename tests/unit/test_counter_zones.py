@@ -24,7 +24,7 @@ from gemwatch.config.models import Camera, Zone
 from gemwatch.perception.zones import (
     ZoneWatcher,
     count_pieces,
-    feature_start,
+    feature_match,
     parse_sensor_payload,
     structural_change,
     zone_window,
@@ -276,13 +276,18 @@ def test_features_give_a_start_for_a_picture_taken_from_elsewhere() -> None:
     picture = cv2.warpAffine(view, truth, (WIDTH, HEIGHT))
     region = np.zeros((HEIGHT, WIDTH), np.uint8)
     region[120:360, 160:480] = 255
-    guess = feature_start(view, picture, region)
-    assert guess is not None
+    match = feature_match(view, picture, region)
+    guess = match.warp
+    assert guess is not None and not match.other_scene
     pts = np.array([[200.0, 150.0], [450.0, 330.0], [320.0, 240.0]])
     moved = pts @ guess[:, :2].T + guess[:, 2]
     expected = pts @ truth[:, :2].T + truth[:, 2]
     assert np.abs(moved - expected).max() < 2.0
-    assert feature_start(view, np.full_like(view, 128), region) is None  # nothing to match
+    assert feature_match(view, np.full_like(view, 128), region).warp is None  # nothing to match
+    # another textured place: plenty of features around the zone, hardly any of them there
+    elsewhere = cv2.GaussianBlur(rng.integers(0, 255, (HEIGHT, WIDTH), dtype=np.uint8), (0, 0), 2.0)
+    other = feature_match(view, cv2.normalize(elsewhere, None, 0, 255, cv2.NORM_MINMAX), region)
+    assert other.features >= 150 and other.other_scene, other
 
 
 # ---------------------------------------------------------------------------------- cases

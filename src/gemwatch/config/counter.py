@@ -82,8 +82,8 @@ class CaseParams(_Strict):
     )
     open_image: Path | None = Field(
         default=None,
-        description="A picture of this camera's view with the case open (saved from the zone "
-        "editor); the closed state comes from reference_image or is learned. A relative path is "
+        description="A picture of this camera's view with the case open (e.g. the console's "
+        "/api/v1/cameras/<camera>/frame.jpg while it is open); the closed state comes from reference_image or is learned. A relative path is "
         "read from the config file's folder; a missing or unreadable file is a config error.",
     )
     sensor_topic: str | None = Field(

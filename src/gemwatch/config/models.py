@@ -102,7 +102,7 @@ class Zone(_Strict):
     reference_image: Path | None = Field(
         default=None,
         description="A picture of this camera's view with the zone at rest (tray full, pad clear, case "
-        "closed), saved from the zone editor; without it the resting state is learned when first seen clear. "
+        "closed), e.g. the console's /api/v1/cameras/<camera>/frame.jpg; without it the resting state is learned when first seen clear. "
         "A relative path is read from the config file's folder; a missing or unreadable file is a config error.",
     )
     tray: TrayParams | None = Field(default=None, description="Tray zones: counting and removal thresholds.")
