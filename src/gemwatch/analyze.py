@@ -57,8 +57,8 @@ def parse_start_time(text: str, tz: Any) -> datetime:
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=tz)
 
 
-#: Demuxers of single pictures (FFmpeg's image2 and the *_pipe image readers).
-STILL_FORMATS = frozenset({"image2", "image2pipe", "gif", "webp_pipe"})
+#: Demuxers of pictures rather than videos; FFmpeg's single-image readers are also all ``*_pipe``.
+STILL_FORMATS = frozenset({"image2", "gif"})
 
 
 def probe_duration(video: str) -> float | None:

@@ -61,6 +61,17 @@ class Frame:
         return int(self.image.shape[0])
 
 
+#: ``Person.keypoints`` order (COCO): pose plugins write it, rules read it by these names.
+KEYPOINTS: tuple[str, ...] = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
+    "left_knee", "right_knee", "left_ankle", "right_ankle",
+)  # fmt: skip
+NOSE, LEFT_EYE, RIGHT_EYE = (KEYPOINTS.index(k) for k in ("nose", "left_eye", "right_eye"))
+LEFT_SHOULDER, RIGHT_SHOULDER = KEYPOINTS.index("left_shoulder"), KEYPOINTS.index("right_shoulder")
+LEFT_WRIST, RIGHT_WRIST = KEYPOINTS.index("left_wrist"), KEYPOINTS.index("right_wrist")
+
+
 @dataclass(frozen=True, slots=True)
 class Person:
     """A tracked person at one instant. ``box`` is (x1, y1, x2, y2) in frame pixels.

@@ -13,8 +13,7 @@ import pytest
 from gemwatch.config.counter import CounterProtocol
 from gemwatch.config.models import Camera, Zone
 from gemwatch.rules.counter import CounterRule, counters_of
-from gemwatch.rules.facing import LEFT_SHOULDER, RIGHT_SHOULDER
-from gemwatch.types import Event, Observation, Person, Role, ZoneState
+from gemwatch.types import LEFT_SHOULDER, RIGHT_SHOULDER, Event, Observation, Person, Role, ZoneState
 
 W, H = 1000, 1000
 SQUARE = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]

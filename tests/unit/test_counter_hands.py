@@ -12,15 +12,8 @@ from fixtures.counter_runs import run_rules as run
 from gemwatch.config.counter import CounterProtocol
 from gemwatch.config.models import Camera, Zone
 from gemwatch.rules.counter import CounterRule, build_counter_rules, counters_of
-from gemwatch.rules.hands import (
-    UNSEEN_S,
-    HandsRule,
-    box_share_in,
-    clip_polygon,
-    polygon_area,
-    reach_verdict,
-    wrist_gap,
-)
+from gemwatch.rules.geometry import box_share_in, clip_polygon, polygon_area
+from gemwatch.rules.hands import UNSEEN_S, HandsRule, reach_verdict, wrist_gap
 from gemwatch.types import Event, Observation, Person, Role, Severity
 
 W = H = 1000

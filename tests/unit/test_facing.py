@@ -12,10 +12,8 @@ import pytest
 from gemwatch.rules.facing import (
     AWAY_DEG,
     FACE_ABSENT,
-    LEFT_SHOULDER,
     MIN_SCORE,
     MIN_SPAN,
-    RIGHT_SHOULDER,
     UNKNOWN_GAP_S,
     TurnWatch,
     chest_point,
@@ -23,7 +21,7 @@ from gemwatch.rules.facing import (
     front_direction,
     turned_away,
 )
-from gemwatch.types import Person
+from gemwatch.types import LEFT_SHOULDER, RIGHT_SHOULDER, Person
 
 BOX = (100.0, 100.0, 300.0, 900.0)  # 800 px tall
 HEIGHT = BOX[3] - BOX[1]

@@ -129,6 +129,14 @@ def _problems(exc: ValidationError, root: Any, prefix: Sequence[int | str] = ())
     return problems
 
 
+def _read_text(p: Path) -> str:
+    """A config or zones file's text, or a ConfigError saying why it cannot be read."""
+    try:
+        return p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(p), [ConfigProblem("", None, f"cannot read: {exc.strerror or exc}")]) from None
+
+
 def _load_yaml(text: str, source: str) -> Any:
     """The round-trip parse (it keeps each key's line), or a ConfigError naming the line."""
     try:
@@ -146,10 +154,7 @@ def load_zones(path: str | Path) -> list[Zone]:
     config given as the zones file would otherwise analyse the video with no zones at all.
     Relative zone pictures are read from the zones file's folder, as in a config file."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(p), [ConfigProblem("", None, f"cannot read: {exc.strerror or exc}")]) from None
+    text = _read_text(p)
     root = _load_yaml(text, str(p))
     prefix: tuple[str, ...] = ()
     if isinstance(root, CommentedMap):
@@ -190,10 +195,7 @@ def load(path: str | Path) -> GemwatchConfig:
     are read from the config file's folder, where the admin keeps them with the config.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(str(p), [ConfigProblem("", None, f"cannot read: {exc.strerror or exc}")]) from None
+    text = _read_text(p)
     return parse(text, str(p), config_dir=p.parent.absolute())
 
 

@@ -14,15 +14,7 @@ import cv2
 import numpy as np
 
 from gemwatch.perception.letterbox import crop_resize, square_crop_box
-
-KEYPOINTS: tuple[str, ...] = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
-    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
-    "left_knee", "right_knee", "left_ankle", "right_ankle",
-)  # fmt: skip
-
-LEFT_WRIST = KEYPOINTS.index("left_wrist")
-RIGHT_WRIST = KEYPOINTS.index("right_wrist")
+from gemwatch.types import KEYPOINTS
 
 
 def empty_poses(count: int) -> np.ndarray:

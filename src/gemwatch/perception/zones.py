@@ -86,8 +86,12 @@ class Change:
     changed: np.ndarray  # bool per cell
     added: float = 0.0  # share of cells that gained structure (something put there)
     removed: float = 0.0  # share of cells that lost structure (something taken away)
-    gained: np.ndarray | None = None  # bool per cell: changed cells that gained structure
-    valid: np.ndarray | None = None  # bool per cell: visible enough to compare
+    gained: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 0), bool)
+    )  # changed cells that gained structure
+    valid: np.ndarray = field(
+        default_factory=lambda: np.zeros((0, 0), bool)
+    )  # cells visible enough to compare
 
 
 ORIENTATION_BINS = 8
@@ -328,27 +332,48 @@ class CaseEvidence:
         return None
 
 
-def case_evidence(closed: np.ndarray, opened: np.ndarray, cur: np.ndarray, mask: np.ndarray) -> CaseEvidence:
-    """Which of a case's two pictures the current view (grey, same window) looks like.
+@dataclass(frozen=True, slots=True)
+class CasePictures:
+    """A case's closed and open pictures (grey, the zone's window) and the cells where they
+    differ: those alone can tell the states apart. The pictures do not change while the camera
+    runs, so the telling cells are found once, not on every pass."""
 
-    No person mask is needed: whatever covers the case (the cashier's hands in the drawer, an
-    arm across the door) matches neither picture and only lowers both shares, while the cells
-    left in view still match one of them. So the state is read through partial occlusion, where
-    a comparison with one picture alone could not tell an arm from an open door.
-    """
-    cell = max(4, round(max(closed.shape[:2]) / CASE_CELLS))
-    telling = structural_change(closed, opened, mask, cell).changed
-    n = int(telling.sum())
-    if n == 0:
-        return CaseEvidence(0.0, 0.0, 1.0, 0)
-    off_closed = structural_change(closed, cur, mask, cell).changed & telling
-    off_open = structural_change(opened, cur, mask, cell).changed & telling
-    return CaseEvidence(
-        float((off_closed & ~off_open).sum()) / n,
-        float((off_open & ~off_closed).sum()) / n,
-        float((off_closed & off_open).sum()) / n,
-        n,
-    )
+    closed: np.ndarray
+    opened: np.ndarray
+    mask: np.ndarray
+    cell: int
+    telling: np.ndarray  # bool per cell
+
+    @classmethod
+    def of(cls, closed: np.ndarray, opened: np.ndarray, mask: np.ndarray) -> CasePictures:
+        cell = max(4, round(max(closed.shape[:2]) / CASE_CELLS))
+        return cls(closed, opened, mask, cell, structural_change(closed, opened, mask, cell).changed)
+
+    def evidence(self, cur: np.ndarray) -> CaseEvidence:
+        """Which of the two pictures the current view (grey, same window) looks like.
+
+        No person mask is needed: whatever covers the case (the cashier's hands in the drawer,
+        an arm across the door) matches neither picture and only lowers both shares, while the
+        cells left in view still match one of them. So the state is read through partial
+        occlusion, where a comparison with one picture alone could not tell an arm from an open
+        door.
+        """
+        n = int(self.telling.sum())
+        if n == 0:
+            return CaseEvidence(0.0, 0.0, 1.0, 0)
+        off_closed = structural_change(self.closed, cur, self.mask, self.cell).changed & self.telling
+        off_open = structural_change(self.opened, cur, self.mask, self.cell).changed & self.telling
+        return CaseEvidence(
+            float((off_closed & ~off_open).sum()) / n,
+            float((off_open & ~off_closed).sum()) / n,
+            float((off_closed & off_open).sum()) / n,
+            n,
+        )
+
+
+def case_evidence(closed: np.ndarray, opened: np.ndarray, cur: np.ndarray, mask: np.ndarray) -> CaseEvidence:
+    """One view against a case's two pictures (:meth:`CasePictures.evidence`)."""
+    return CasePictures.of(closed, opened, mask).evidence(cur)
 
 
 @dataclass(slots=True)
@@ -735,6 +760,7 @@ class _Track:
     counts: deque[int] = field(default_factory=lambda: deque(maxlen=5))
     was_open: bool | None = None
     votes: CaseVotes | None = None  # cases with both pictures: the passes' verdicts
+    case_pictures: CasePictures | None = None  # ... and the pictures, with their telling cells
     sensor_open: bool | None = None
     cells: CellMemory | None = None
     state: ZoneState | None = None
@@ -758,12 +784,13 @@ class CellMemory:
     def empty(cls, shape: tuple[int, ...]) -> CellMemory:
         return cls(np.zeros(shape, bool), np.zeros(shape, bool), np.zeros(shape, bool))
 
-    def update(self, change: Change, gained: np.ndarray, valid: np.ndarray) -> tuple[float, float, float]:
+    def update(self, change: Change) -> tuple[float, float, float]:
         """Fold this pass's cells in; the zone's shares gained and lost, and the share of the
         gained cells hidden now (a piece put there may be under the sleeve)."""
+        valid = change.valid
         self.known |= valid
-        self.gained = np.where(valid, change.changed & gained, self.gained)
-        self.lost = np.where(valid, change.changed & ~gained, self.lost)
+        self.gained = np.where(valid, change.gained, self.gained)
+        self.lost = np.where(valid, change.changed & ~change.gained, self.lost)
         n = max(int(self.known.sum()), 1)
         hidden = float((self.gained & ~valid).sum()) / max(int(self.gained.sum()), 1)
         return float(self.gained.sum()) / n, float(self.lost.sum()) / n, hidden
@@ -1124,10 +1151,10 @@ class ZoneWatcher:
             return replace(base, occluded=occluded)
         change = structural_change(ref.grey, look.grey, common)
         added, removed, hidden_added = change.added, change.removed, 0.0
-        if change.gained is not None and change.valid is not None and change.changed.size:
+        if change.changed.size:
             if track.cells is None or track.cells.known.shape != change.changed.shape:
                 track.cells = CellMemory.empty(change.changed.shape)
-            added, removed, hidden_added = track.cells.update(change, change.gained, change.valid)
+            added, removed, hidden_added = track.cells.update(change)
         counted: PieceCount | None = None
         ref_count = ref.count
         if is_tray and full:
@@ -1190,13 +1217,15 @@ class ZoneWatcher:
 
         People are not masked out and stillness is not awaited (a seated cashier's box covers
         the whole drawer, and hands move in it while it is open): the two pictures themselves
-        tell what is hidden (see :func:`case_evidence`), and :class:`CaseVotes` what holds.
+        tell what is hidden (see :class:`CasePictures`), and :class:`CaseVotes` what holds.
         """
         win = track.window
         grey = _grey(win.sample(image, warp))
         track.prev, track.prev_ts = grey, ts
         assert track.ref is not None and track.open_ref is not None
-        evidence = case_evidence(track.ref.grey, track.open_ref.grey, grey, win.mask)
+        if track.case_pictures is None:
+            track.case_pictures = CasePictures.of(track.ref.grey, track.open_ref.grey, win.mask)
+        evidence = track.case_pictures.evidence(grey)
         track.was_open = self._case_open(track, evidence, ts)
         if track.sensor_open is None and track.votes is not None and track.votes.state is not None:
             base = replace(

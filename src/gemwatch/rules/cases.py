@@ -99,17 +99,8 @@ class CaseRule:
             self._shut_since = None
             if self._opening is not None:
                 return []
-            staff = people_at(obs, self.layout).staff
-            self._opening = Event(
-                type="case_opened",
-                severity=Severity.INFO,
-                camera_id=self.camera.id,
-                start_ts=at,
-                end_ts=ts,
-                zone_id=self.zone.id,
-                description=f"{self.zone.label} opened",
-                people=tuple(sorted(staff)),
-            )
+            self._opening = self._event("case_opened", at, ts, f"{self.zone.label} opened", Severity.INFO)
+            self._opening.people = tuple(sorted(people_at(obs, self.layout).staff))
             return [self._opening]
         if self._opening is None:
             return []

@@ -43,11 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gemwatch.types import Person
-
-# COCO keypoint order (perception/pose.py KEYPOINTS); rules do not import perception.
-NOSE, LEFT_EYE, RIGHT_EYE = 0, 1, 2
-LEFT_SHOULDER, RIGHT_SHOULDER = 5, 6
+from gemwatch.types import LEFT_EYE, LEFT_SHOULDER, NOSE, RIGHT_EYE, RIGHT_SHOULDER, Person
 
 #: A shoulder is seen at this score or more. MultiPose scores are low (0.2-0.6 on the POS
 #: clips' cashier); at 0.15 or 0.2 no sighting of his was turned away, at 0.3 few were known.

@@ -49,14 +49,12 @@ import numpy as np
 
 from gemwatch.config.models import Camera
 from gemwatch.rules.counter import EPS, PIECES_LOG_S, STAFF_ROLES, CounterLayout, close, people_at
-from gemwatch.rules.geometry import points_in_polygon
-from gemwatch.types import Event, Observation, Person, Role, Severity
+from gemwatch.rules.geometry import box_share_in, points_in_polygon
+from gemwatch.types import LEFT_WRIST, RIGHT_WRIST, Event, Observation, Person, Role, Severity
 
 if TYPE_CHECKING:
     from gemwatch.rules.counter import CounterRule
 
-# COCO keypoint order (perception/pose.py KEYPOINTS); rules do not import perception.
-LEFT_WRIST, RIGHT_WRIST = 9, 10
 #: A run of "yes" survives this long without a sighting that says yes (the tracker's default
 #: ``lost_after_s``: a person hidden this long is still the same person to it).
 UNSEEN_S = 2.0
@@ -74,55 +72,6 @@ def found_wrists(person: Person, min_score: float) -> np.ndarray:
         return np.empty((0, 2))
     wrists = np.asarray(kp, dtype=np.float64)[[LEFT_WRIST, RIGHT_WRIST]]
     return wrists[wrists[:, 2] >= min_score, :2]
-
-
-def clip_polygon(polygon: Polygon, box: tuple[float, float, float, float]) -> np.ndarray:
-    """The part of ``polygon`` inside the axis-aligned ``box`` (x1, y1, x2, y2), Sutherland-Hodgman."""
-    pts = [(float(x), float(y)) for x, y in polygon]
-    x1, y1, x2, y2 = box
-    for axis, bound, keep_above in ((0, x1, True), (0, x2, False), (1, y1, True), (1, y2, False)):
-        pts = _clip_half_plane(pts, axis, bound, keep_above)
-    return np.asarray(pts, dtype=np.float64).reshape(-1, 2)
-
-
-def _clip_half_plane(
-    pts: list[tuple[float, float]], axis: int, bound: float, keep_above: bool
-) -> list[tuple[float, float]]:
-    """Keep the part of a polygon where coordinate ``axis`` is >= ``bound`` (or <= when not
-    ``keep_above``), adding the points where its edges cross the bound."""
-
-    def keep(p: tuple[float, float]) -> bool:
-        return p[axis] >= bound if keep_above else p[axis] <= bound
-
-    out: list[tuple[float, float]] = []
-    for i, cur in enumerate(pts):
-        prev = pts[i - 1]
-        if keep(cur) != keep(prev):
-            t = (bound - prev[axis]) / (cur[axis] - prev[axis])
-            out.append((prev[0] + t * (cur[0] - prev[0]), prev[1] + t * (cur[1] - prev[1])))
-        if keep(cur):
-            out.append(cur)
-    return out
-
-
-def polygon_area(points: np.ndarray) -> float:
-    """Shoelace area of a simple polygon (K, 2); 0 for fewer than three points."""
-    if len(points) < 3:
-        return 0.0
-    x, y = points[:, 0], points[:, 1]
-    return abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))) / 2.0
-
-
-def box_share_in(
-    box: tuple[float, float, float, float], polygons: Iterable[Polygon], width: int, height: int
-) -> float:
-    """Share (0..1) of a pixel box that lies inside the normalised ``polygons``."""
-    x1, y1, x2, y2 = box[0] / width, box[1] / height, box[2] / width, box[3] / height
-    area = (x2 - x1) * (y2 - y1)
-    if area <= 0:
-        return 0.0
-    inside = sum(polygon_area(clip_polygon(poly, (x1, y1, x2, y2))) for poly in polygons)
-    return min(1.0, inside / area)
 
 
 def reach_verdict(
