@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 
@@ -23,9 +24,12 @@ from gemwatch.config.counter import CaseParams, ZoneAnalysis
 from gemwatch.config.models import Camera, Zone
 from gemwatch.perception.zones import (
     ZoneWatcher,
+    bare_pad,
     count_pieces,
     feature_match,
+    paint_bare,
     parse_sensor_payload,
+    presume_clear,
     structural_change,
     zone_window,
 )
@@ -261,6 +265,91 @@ def test_a_piece_covered_by_a_resting_sleeve_is_not_taken_away(scene: CounterSce
     counter.show(scene.render(range(12), arms=[arm]), reach, seconds=1.0)
     counter.show(scene.render(range(12)), seconds=2.0)
     assert [e.type for e in counter.events if e.type.startswith("item_")] == ["item_placed", "item_removed"]
+
+
+def test_a_piece_put_down_under_a_resting_arm_before_the_pad_is_first_seen_clear(scene: CounterScene) -> None:
+    """Watching begins with an arm resting on the pad; a piece is put down under it; the arm
+    moves aside and the pad is armed with the piece in view (pos_counter_theft2's earphones).
+    The pad is plain and was hidden there at the first look, so its resting look is presumed
+    bare: the placement is reported once the pad is armed, and the lift after it."""
+    counter = Counter(zone_pad())
+    arm = Arm((300, 410))  # across most of the pad: too little in view to arm it
+    aside = Arm((395, 445), from_x=395)
+    counter.show(scene.render(range(12), arms=[arm]), (Person(1, arm.box, 0.8),), seconds=1.0)
+    counter.show(
+        scene.render(range(12), arms=[arm], on_pad=[(300, 400)]), (Person(1, arm.box, 0.8),), seconds=1.0
+    )
+    counter.show(
+        scene.render(range(12), arms=[aside], on_pad=[(300, 400)]), (Person(1, aside.box, 0.8),), seconds=3.0
+    )
+    assert [e.type for e in counter.events if e.type.startswith("item_")] == ["item_placed"]
+    counter.show(scene.render(range(12), arms=[arm]), (Person(1, arm.box, 0.8),), seconds=1.0)
+    counter.show(scene.render(range(12)), seconds=2.0)
+    assert [e.type for e in counter.events if e.type.startswith("item_")] == ["item_placed", "item_removed"]
+
+
+def test_a_piece_on_the_pad_from_the_first_look_is_learned_as_it_lies(scene: CounterScene) -> None:
+    """An arm on the pad at the first look, but the piece lies in view beside it from then on (a
+    laptop sleeve on the desk all along): it is no placement; taking it away is a removal."""
+    counter = Counter(zone_pad())
+    arm = Arm((360, 425))
+    counter.show(
+        scene.render(range(12), arms=[arm], on_pad=[(262, 385)]), (Person(1, arm.box, 0.8),), seconds=1.0
+    )
+    counter.show(scene.render(range(12), on_pad=[(262, 385)]), seconds=3.0)
+    assert counter.states[-1][1]["pad"].armed
+    assert not [e for e in counter.events if e.type.startswith("item_")]
+    taker = Arm((262, 385))
+    counter.show(scene.render(range(12), arms=[taker]), (Person(1, taker.box, 0.8),), seconds=1.0)
+    counter.show(scene.render(range(12)), seconds=2.0)
+    assert [e.type for e in counter.events if e.type.startswith("item_")] == ["item_removed"]
+
+
+def _pad(texture: float = 0.0, seed: int = 3) -> np.ndarray:
+    """A pale plain pad (grey 200, sensor noise), or one with a fine grain of ``texture`` levels."""
+    rng = np.random.default_rng(seed)
+    grey = np.full((96, 160), 200.0, np.float32) + rng.normal(0.0, 2.0, (96, 160)).astype(np.float32)
+    if texture:
+        grey += np.sin(np.arange(160, dtype=np.float32) * 1.3)[None, :] * texture
+    return grey
+
+
+def test_presume_clear_paints_only_what_appeared_since_the_first_look() -> None:
+    """Pure: a dark piece hidden at the first look is painted out of the resting look, without
+    seams (no blob left for the piece counter); one in view then and unchanged is kept; on a
+    textured pad (folded velvet, wood grain) nothing is presumed."""
+    first = _pad()
+    cv2.circle(first, (30, 30), 8, 60.0, -1)  # lay there from the start
+    first_visible = np.ones(first.shape, bool)
+    first_visible[40:90, 90:150] = False  # an arm over this part at the first look
+    now = first + np.random.default_rng(9).normal(0.0, 1.0, first.shape).astype(np.float32)
+    cv2.circle(now, (120, 65), 9, 50.0, -1)  # put down under the arm
+    resting = now.copy()
+    everywhere = np.ones(now.shape, bool)
+    painted = presume_clear(resting, everywhere, first, first_visible)
+    assert 1 <= painted <= 9
+    assert abs(float(resting[65, 120]) - 200.0) < 12.0  # the new piece is gone
+    assert float(resting[30, 30]) < 90.0  # the old one stays
+    assert count_pieces(now, everywhere, (0.0004, 0.04), 0.18).count == 2
+    assert count_pieces(resting, everywhere, (0.0004, 0.04), 0.18).count == 1  # no seams counted
+
+    textured = _pad(texture=12.0)
+    cv2.circle(textured, (120, 65), 9, 50.0, -1)
+    assert presume_clear(textured, everywhere, _pad(texture=12.0), first_visible) == 0
+    cells = (6, 10)
+    busy = bare_pad(np.full(cells, 10.0), np.full(cells, 200.0), np.ones(cells, bool), np.ones(cells, bool))
+    assert busy is None
+
+
+def test_paint_bare_fills_from_the_pad_around() -> None:
+    grey = np.full((64, 64), 180.0, np.float32)
+    grey[:, 32:] = 120.0  # two shades of pad: the fill follows the side it is on
+    grey[8:16, 8:16] = 30.0
+    cells = np.zeros((8, 8), bool)
+    cells[1, 1] = True
+    paint_bare(grey, cells, 8)
+    assert np.abs(grey[8:16, 8:16] - 180.0).max() < 10.0
+    assert float(grey[40, 40]) == 120.0  # untouched outside the painted cells
 
 
 def test_features_give_a_start_for_a_picture_taken_from_elsewhere() -> None:

@@ -49,6 +49,9 @@ MOTION_FRACTION = 0.02
 MAX_GAIN = 1.6
 #: Visible share of a zone for it to count as fully in view (for arming and counting).
 FULL_VIEW = 0.98
+#: A zone's first look is taken with the first people reported, or this long after watching
+#: began: on the first frames the tracker has confirmed nobody yet, so nobody hides anything.
+FIRST_LOOK_S = 0.5
 
 
 # ------------------------------------------------------------------------------------ features
@@ -283,6 +286,76 @@ def count_pieces(
             ambiguous += 1
     conf = (min(clarity) if clarity else 1.0) / (1.0 + ambiguous)
     return PieceCount(len(centres), float(max(0.0, conf)), tuple(centres))
+
+
+def _cell_looks(
+    grey: np.ndarray, visible: np.ndarray, cell: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per cell of a zone: structure (mean gradient), brightness, and whether it is in view enough."""
+    vis = visible.astype(np.float32)
+    n = _cell_sums(vis, cell)
+    nn = np.maximum(n, 1.0)
+    energy = _orientation_histograms(grey, vis, cell)[1] / nn
+    return energy, _cell_sums(grey * vis, cell) / nn, n >= 0.7 * cell * cell
+
+
+def bare_pad(
+    energy: np.ndarray, mean: np.ndarray, surface: np.ndarray, fresh: np.ndarray
+) -> np.ndarray | None:
+    """Which ``fresh`` cells show something on a plain pad.
+
+    ``surface``: cells that show mostly the bare pad (a showing area is armed mostly clear, so
+    the median cell in view is the bare pad). None when the pad is not plain (most of its cells
+    textured: velvet in folds, wood grain) or too little of it is in view: then nothing can be
+    presumed. A cell shows something when it has structure or is far from the pad's usual
+    brightness.
+    """
+    if int(surface.sum()) < 4 or float(np.median(energy[surface])) >= TEXTURE_FLOOR:
+        return None
+    level = float(np.median(mean[surface]))
+    out: np.ndarray = fresh & ((energy > TEXTURE_FLOOR) | (np.abs(mean - level) > 0.25 * max(level, 24.0)))
+    return out
+
+
+def paint_bare(grey: np.ndarray, cells: np.ndarray, cell: int) -> None:
+    """Paint the bare pad over ``cells`` of ``grey``, in place: filled in from the pad around
+    them (inpainting), so no edge or blob is left where the painted cells meet the rest (a
+    piece counter would count flat squares' seams as pieces)."""
+    mask = np.zeros(grey.shape, np.uint8)
+    for r, c in zip(*np.nonzero(cells), strict=True):
+        mask[r * cell : (r + 1) * cell, c * cell : (c + 1) * cell] = 255
+    if not mask.any():
+        return
+    src = np.clip(grey, 0, 255).astype(np.uint8)
+    filled = cv2.inpaint(src, mask, max(3, cell // 2), cv2.INPAINT_TELEA).astype(np.float32)
+    grey[mask > 0] = filled[mask > 0]
+
+
+def presume_clear(
+    grey: np.ndarray,
+    visible: np.ndarray,
+    first: np.ndarray,
+    first_visible: np.ndarray,
+) -> int:
+    """Where a plain pad shows something now that it did not show when watching began (or it
+    was hidden then), take its resting look to be the bare pad: in place, in ``grey``; the
+    number of such cells. ``first``/``first_visible``: the zone's look at the first pass.
+
+    A showing area is meant to be clear at rest, and it is armed only once it is seen still and
+    mostly clear. When gemwatch starts watching it with people at it, what it shows by then may
+    have been put down meanwhile (earphones laid where the cashier's hands rested): learning
+    that as the resting look would hide the placement, and the later lift. What lay there from
+    the first look on is learned as it is (a laptop sleeve on the desk all along).
+    """
+    cell = cell_size(grey.shape)
+    energy, mean, valid = _cell_looks(grey, visible, cell)
+    since = structural_change(first, grey, visible & first_visible, cell)
+    fresh = valid & (~since.valid | since.changed) if since.cells else valid
+    odd = bare_pad(energy, mean, valid, fresh)
+    if odd is None:
+        return 0
+    paint_bare(grey, odd, cell)
+    return int(odd.sum())
 
 
 def weber_gain(ref: np.ndarray, cur: np.ndarray, visible: np.ndarray) -> float:
@@ -764,6 +837,8 @@ class _Track:
     sensor_open: bool | None = None
     cells: CellMemory | None = None
     state: ZoneState | None = None
+    started: float | None = None  # the zone's first pass
+    first: _Look | None = None  # its first look with people known (what lay there from the start)
 
 
 @dataclass(slots=True)
@@ -1107,6 +1182,10 @@ class ZoneWatcher:
         if track.band is not None:
             band_warp = compose(warp, compose(invert(win.base), track.band.base))
             band_look = self._look(track.band, image, band_warp, people, track.prev_band if recent else None)
+        if track.started is None:
+            track.started = ts
+        if track.first is None and (people or ts - track.started >= FIRST_LOOK_S - FRAME_JITTER_S):
+            track.first = look
         track.prev, track.prev_ts = look.grey, ts
         track.prev_band = band_look.grey if band_look is not None else None
         occluded = 1.0 - look.visible_share
@@ -1134,7 +1213,15 @@ class ZoneWatcher:
             if track.arming_counts:
                 values, freq = np.unique(track.arming_counts, return_counts=True)
                 ref_count = int(values[np.argmax(freq)])
-            track.ref = Reference(look.grey.copy(), ref_count, ts, look.visible.copy())
+            resting = look.grey.copy()
+            if zone.kind == ZoneKind.SHOWING_AREA and track.first is not None:
+                presumed = presume_clear(resting, look.visible, track.first.grey, track.first.visible)
+                if presumed:
+                    log.info(
+                        "zone %s: %d cells show something that was not there when watching began: "
+                        "presumed put there since", zone.id, presumed,
+                    )  # fmt: skip
+            track.ref = Reference(resting, ref_count, ts, look.visible.copy())
             track.cells = None
             if (
                 track.context is not None and track.ctx_warp is not None
