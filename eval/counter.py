@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+from pydantic import ValidationError
 from ruamel.yaml import YAML
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from frames import read_frame
+from frames import read_data_labels, read_frame
 from gemwatch.analyze import analyze
 from gemwatch.config.models import Camera, GemwatchConfig, Perception, Storage
 from gemwatch.types import Event, Frame, Observation
@@ -299,9 +300,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fixtures", type=Path, default=DEFAULT_FIXTURES, help="folder of counter_*.yml configs")
     ap.add_argument("--tolerance", type=float, default=1.0, help="seconds either side of a label")
     args = ap.parse_args(argv)
-    labels = YAML(typ="safe").load((args.data / "labels.yaml").read_text(encoding="utf-8")) or {}
+    labels = read_data_labels(args.data)
     found = covered = unlabelled = roles_ok = roles_all = untracked = sess_ok = sess_all = clips_run = 0
     not_evaluated: list[str] = []
+    invalid: list[str] = []
     with tempfile.TemporaryDirectory(prefix="gemwatch-eval-counter-") as tmp:
         for clip, entry in counter_entries(labels):
             fixture = find_fixture(clip, args.data, args.fixtures)
@@ -313,7 +315,15 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             work = Path(tmp) / Path(clip).stem
             work.mkdir(parents=True, exist_ok=True)
-            run = run_clip(load_setup(fixture, args.data, work))
+            try:
+                setup = load_setup(fixture, args.data, work)
+            except (ValidationError, KeyError, TypeError, ValueError) as exc:
+                invalid.append(clip)
+                print(f"\n{clip}: not evaluated: its counter config {fixture} is invalid:")
+                for problem in config_problems(exc):
+                    print(f"  {problem}")
+                continue
+            run = run_clip(setup)
             clips_run += 1
             rows = match_events(list(entry.get("events") or []), run.events, args.tolerance)
             print(f"\n{clip}  (config {fixture.name})")
@@ -368,8 +378,18 @@ def main(argv: list[str] | None = None) -> int:
         f"{unlabelled} unlabelled alarms, roles {roles_ok}/{roles_all} tracked sightings right "
         f"({untracked} not tracked), sessions {sess_ok}/{sess_all} clips, {clips_run} clips run, "
         f"{len(not_evaluated)} without a counter config"
+        + (f", {len(invalid)} with an invalid one" if invalid else "")
     )
-    return 0
+    return 1 if invalid else 0
+
+
+def config_problems(exc: Exception) -> list[str]:
+    """One line per problem of a counter config that does not validate (key path: message)."""
+    if isinstance(exc, ValidationError):
+        return [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+    if isinstance(exc, KeyError):
+        return [f"{exc.args[0]}: required key is missing"]
+    return [str(exc)]
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,8 +27,9 @@ from typing import Any
 
 import av
 import numpy as np
-from ruamel.yaml import YAML
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from frames import read_data_labels
 from gemwatch.perception.faces import FaceAnalyzer, FaceShot, load_image
 from gemwatch.watchlist.config import WatchlistConfig
 
@@ -188,7 +190,7 @@ def main() -> int:
     parser.add_argument("--threshold", type=float, default=WatchlistConfig().match_distance)
     parser.add_argument("--no-video", action="store_true", help="stills only")
     args = parser.parse_args()
-    labels = YAML(typ="safe").load((args.data / "labels.yaml").read_text(encoding="utf-8"))
+    labels = read_data_labels(args.data)
     analyzer = FaceAnalyzer()
     summary = []
     if labels.get("faces"):

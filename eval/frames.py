@@ -31,6 +31,23 @@ DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data"
 _PTS_EPS = 1e-4
 
 
+def read_data_labels(data_dir: Path) -> dict[str, Any]:
+    """``DIR/labels.yaml`` of a data folder (the shared eval schema), or SystemExit with one
+    line saying what is wrong: every eval script's ``--data`` reads it."""
+    path = Path(data_dir) / "labels.yaml"
+    if not path.is_file():
+        raise SystemExit(
+            f"error: no labels.yaml in {data_dir} (--data is a folder laid out like ../shared/data)"
+        )
+    try:
+        labels = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+    except Exception as exc:  # ruamel's errors, a file that is not text
+        raise SystemExit(f"error: {path}: cannot read it: {str(exc).splitlines()[0]}") from None
+    if not isinstance(labels, dict):
+        raise SystemExit(f"error: {path}: expected a mapping of clips and faces")
+    return labels
+
+
 @dataclass(frozen=True, slots=True)
 class LabelledFrame:
     """One labelled frame: which clip, when, how big (upright) and where the people are.

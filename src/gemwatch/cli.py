@@ -17,7 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from gemwatch import __version__
-from gemwatch.config.loader import ConfigError, load
+from gemwatch.config.loader import ConfigError, ConfigProblem, load
 from gemwatch.config.models import GemwatchConfig
 from gemwatch.watchlist.commands import enroll_command, watchlist_app
 
@@ -86,8 +86,36 @@ def _main(
 def check_config(file: Annotated[Path, typer.Argument(help="gemwatch.yml to check")]) -> None:
     """Validate a config file and print every problem at once (key path and line)."""
     cfg = _load_config(file)
+    problems = _camera_file_problems(file, cfg)
+    for problem in problems:
+        err.print(f"[bold red]error:[/] {file}: {problem}", highlight=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(2)
     zones = sum(len(c.zones) for c in cfg.cameras)
     out.print(f"{file}: OK — {len(cfg.cameras)} camera(s), {zones} zone(s), store '{cfg.store.name}'")
+
+
+def _camera_file_problems(file: Path, cfg: GemwatchConfig) -> list[ConfigProblem]:
+    """Enabled cameras whose video is a local file that ``run`` could not play (missing, a still
+    picture, not a video): found now rather than as a failed camera at start. Streams and
+    devices are not probed here (a camera may be off while the config is written)."""
+    from gemwatch.analyze import probe_duration
+    from gemwatch.config.loader import key_line
+    from gemwatch.sources.video import SourceError
+
+    problems = []
+    for i, cam in enumerate(cfg.cameras):
+        for key in ("url", "detect_url", "record_url"):
+            url = getattr(cam, key)
+            if not cam.enabled or url is None or "://" in url or url.startswith("/dev/"):
+                continue
+            try:
+                probe_duration(url)
+            except SourceError as exc:
+                problems.append(
+                    ConfigProblem(f"cameras[{i}].{key}", key_line(file, ["cameras", i, key]), str(exc))
+                )
+    return problems
 
 
 @app.command("config-reference")
@@ -120,6 +148,8 @@ def analyze(
     ] = False,
 ) -> None:
     """Analyse recorded footage: track people, apply the zones' rules, store events and clips."""
+    if as_json and as_csv:
+        raise _fail("--json and --csv are two formats for one output: choose one")
     _setup_logging(verbose)
     cfg = _load_config(config)
     if data_dir is not None:

@@ -2,8 +2,12 @@
 
 A camera process that dies (bad stream, crash in a model) is logged and restarted with
 backoff; the others keep running. A camera stopped by its own config (a zone picture that is
-not this camera's view) exits with :data:`CONFIG_EXIT`: it is logged once, its state becomes
-``failed`` with the reason, and it is not restarted, since a restart cannot fix it.
+not this camera's view, a file camera whose file is missing, a still picture or no video)
+exits with :data:`CONFIG_EXIT`, and a file camera whose file stops early (truncated, corrupt)
+with :data:`DATA_EXIT`: either is logged once, its state becomes ``failed`` with the reason,
+and it is not restarted, since a restart cannot fix it. When every camera has ended on its
+own (file cameras: a replay), the node's exit code is 1 if any of them failed, as
+``gemwatch analyze`` exits 1 for a truncated file; a node stopped by a signal exits 0.
 SIGINT/SIGTERM stop every camera cleanly: open events get their final duration and pending
 clips are written before the processes exit.
 """
@@ -31,6 +35,8 @@ log = logging.getLogger(__name__)
 RETENTION_EVERY_S = 600.0
 #: Exit code of a camera process stopped by a config problem (sysexits' EX_CONFIG): not restarted.
 CONFIG_EXIT = 78
+#: Exit code of a file camera whose file ended early or with a read error (sysexits' EX_DATAERR).
+DATA_EXIT = 65
 
 
 def _camera_main(
@@ -49,6 +55,21 @@ def _camera_main(
     from gemwatch.web.live import LiveWriter, OpenZones
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    from gemwatch.sources.video import CameraState, CameraStatus
+
+    if _is_file(camera):
+        # before the models load: a missing file, a still picture or a file that is no video
+        # is one clear line, as ``analyze`` says it, not "online" then "end of file"
+        from gemwatch.analyze import probe_duration
+        from gemwatch.sources.video import SourceError
+
+        try:
+            probe_duration(camera.detect_url or camera.url)
+        except SourceError as exc:
+            QueueSink(q).status(
+                CameraStatus(camera.id, CameraState.FAILED, f"camera '{camera.id}': {exc}", time.time())
+            )
+            raise SystemExit(CONFIG_EXIT) from None
     detector = build_detector(cfg.perception.detector)
     pose = build_pose(cfg.perception.pose) if cfg.perception.pose is not None else None
     sink = OpenZones(QueueSink(q))
@@ -91,7 +112,6 @@ def _camera_main(
     signal.signal(signal.SIGTERM, lambda *_: pipeline.stop())
     cpu_start = time.process_time()
     from gemwatch.perception.zones import ZonePictureError
-    from gemwatch.sources.video import CameraState, CameraStatus
 
     try:
         result = pipeline.run()
@@ -113,22 +133,24 @@ def _camera_main(
         result.frames,
         f": {result.error}" if result.error else "",
     )
-    if result.error is None and _is_file(camera) and not stop.is_set():
-        _warn_if_truncated(camera, result)
+    if _is_file(camera) and not stop.is_set():
+        truncated = _truncation(camera, result) if result.error is None else None
+        problem = result.error or (truncated and f"camera '{camera.id}': {truncated}")
+        if problem:  # result.error names the camera already
+            sink.status(CameraStatus(camera.id, CameraState.FAILED, problem, time.time()))
+            raise SystemExit(DATA_EXIT)
 
 
-def _warn_if_truncated(camera: Camera, result: Any) -> None:
+def _truncation(camera: Camera, result: Any) -> str | None:
     """A file camera that ended well before its stated length: say so, as ``analyze`` does."""
     from gemwatch.analyze import probe_duration, truncation_error
     from gemwatch.sources.video import SourceError
 
     video = camera.detect_url or camera.url
     try:
-        message = truncation_error(video, result, probe_duration(video))
+        return truncation_error(video, result, probe_duration(video))
     except SourceError:
-        return
-    if message:
-        log.warning("camera %s: %s", camera.id, message)
+        return None
 
 
 @dataclass(slots=True)
@@ -199,6 +221,7 @@ def run_node(
     stop = ctx.Event()
     workers: dict[str, _Worker] = {}
     ctls: dict[str, Any] = {}
+    failed: dict[str, str] = {}  # camera id -> why it stopped for good
 
     def spawn(camera: Camera, restarts: int = 0) -> None:
         ctl = ctls.setdefault(camera.id, ctx.Queue())
@@ -252,9 +275,9 @@ def run_node(
                 if stopping.is_set() or (code == 0 and _is_file(w.camera)):
                     w.finished = True
                     continue
-                if code == CONFIG_EXIT:
+                if code in (CONFIG_EXIT, DATA_EXIT):
                     w.finished = True
-                    _config_failure(cam_id, q, sink, store_sink)
+                    failed[cam_id] = _camera_failure(cam_id, q, sink, store_sink, code)
                     continue
                 delay = min(60.0, 2.0 ** min(w.restarts, 6))
                 if now - w.started < delay:
@@ -291,20 +314,28 @@ def run_node(
         store.close()
         signal.signal(signal.SIGINT, old_int)
         signal.signal(signal.SIGTERM, old_term)
+    if failed and not stopping.is_set():
+        log.error("%d of %d camera(s) failed: %s", len(failed), len(cameras), ", ".join(sorted(failed)))
+        return 1
     return 0
 
 
-def _config_failure(cam_id: str, q: Any, sink: Any, store_sink: StoreSink) -> None:
-    """A camera process stopped on a config problem: one error line with its reason, state
-    ``failed`` (the process sent it just before exiting; sent here if it got lost)."""
+def _camera_failure(cam_id: str, q: Any, sink: Any, store_sink: StoreSink, code: int = CONFIG_EXIT) -> str:
+    """A camera process stopped for good (its config, or its file): one error line with its
+    reason, state ``failed`` (the process sent it just before exiting; sent here if it got
+    lost). Returns the reason."""
     from gemwatch.sources.video import CameraState, CameraStatus
 
     drain(q, sink, timeout=0.5)  # the process's last report may still be in the queue
     status = store_sink.statuses.get(cam_id)
     if status is None or status.state != CameraState.FAILED:
-        status = CameraStatus(cam_id, CameraState.FAILED, f"camera '{cam_id}': a config problem", time.time())
+        what = "a config problem" if code == CONFIG_EXIT else "its file ended with an error"
+        status = CameraStatus(cam_id, CameraState.FAILED, f"camera '{cam_id}': {what}", time.time())
         sink.status(status)
-    log.error("%s; this camera is not restarted (fix the config, then restart gemwatch)", status.reason)
+    fix = " (fix the config, then restart gemwatch)" if code == CONFIG_EXIT else ""
+    reason = status.reason or f"camera '{cam_id}' failed"
+    log.error("%s; this camera is not restarted%s", reason, fix)
+    return reason
 
 
 def _start_web(

@@ -168,9 +168,50 @@ def test_unknown_key_in_config(tmp_path) -> None:
     assert_one_clear_line(res, "line 3", "store.colour", "unknown key")
 
 
+def test_check_config_plays_nothing_it_cannot_read(tmp_path) -> None:
+    """A file camera that is missing or a still picture is found by check-config, at its url's
+    line (it said OK and run then failed the camera); an empty config is not '0 cameras, OK'; a
+    picture given as the config is not an internal UnicodeDecodeError."""
+    import cv2
+    import numpy as np
+
+    still = tmp_path / "desk.png"
+    cv2.imwrite(str(still), np.full((120, 160, 3), 90, np.uint8))
+    video = data_file("shop/stock_artshop_browsing_normal.mp4")
+    cfg = tmp_path / "gemwatch.yml"
+    cfg.write_text(
+        f"cameras:\n  - id: good\n    url: {video}\n  - id: gone\n    url: {tmp_path / 'gone.mp4'}\n"
+        f"  - id: pic\n    url: {still}\n  - id: live\n    url: rtsp://127.0.0.1:9/none\n"
+    )
+    res = run_cli("check-config", str(cfg))
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 2, res.stderr
+    assert "line 5: cameras[1].url: cannot open" in lines[0] and "no such file" in lines[0]
+    assert "line 7: cameras[2].url:" in lines[1] and "a still picture" in lines[1]
+    empty = tmp_path / "empty.yml"
+    empty.write_text("")
+    assert_one_clear_line(run_cli("check-config", str(empty)), "the file is empty")
+    assert_one_clear_line(run_cli("check-config", str(still)), "not a text file")
+    assert_one_clear_line(
+        run_cli("analyze", str(video), "--zones", str(still)), "desk.png", "not a text file"
+    )
+
+
+def test_json_and_csv_together_are_refused(tmp_path) -> None:
+    video = data_file("shop/stock_artshop_browsing_normal.mp4")
+    res = run_cli("analyze", str(video), "--json", "--csv", "--data-dir", str(tmp_path))
+    assert_one_clear_line(res, "--json and --csv")
+    assert res.stdout == "" and not (tmp_path / "gemwatch.db").exists()  # refused before any work
+
+
 @pytest.mark.parametrize(
     ("polygon", "needle"),
-    [("[[0, 0], [1, 0]]", "at least 3 points"), ("[[0, 0], [1.5, 0], [1, 1]]", "outside 0..1")],
+    [
+        ("[[0, 0], [1, 0]]", "at least 3 points"),
+        ("[[0, 0], [1.5, 0], [1, 1]]", "outside 0..1"),
+        ("[[0.1, 0.1], [0.2, 0.2], [0.3, 0.3]]", "encloses 0 of the picture"),
+    ],
 )
 def test_bad_zone(tmp_path, polygon, needle) -> None:
     cfg = tmp_path / "gemwatch.yml"

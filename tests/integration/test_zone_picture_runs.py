@@ -104,23 +104,34 @@ def test_a_truncated_video_is_recorded_as_truncated(tmp_path) -> None:
     assert "the video stops at" in error and "cut.mkv" in error
 
 
-def test_run_warns_when_a_file_camera_is_truncated(tmp_path) -> None:
+def test_run_fails_a_truncated_missing_or_still_file_camera(tmp_path) -> None:
     """``gemwatch run`` with the truncated file as a camera says so, as ``analyze`` does (it used
-    to end with "end of file" only)."""
+    to end with "end of file" only); a missing file and a still picture as cameras are one error
+    line each before any model loads (the picture used to go "online", then "end of file"). None
+    is restarted, and a replay in which a camera failed exits 1 (it exited 0)."""
     full = trim(data_file(OTHER_SCENE), tmp_path / "full.mkv", 12.0)
     cut = truncate_copy(full, tmp_path / "cut.mkv", 0.4)
     cfg = tmp_path / "run.yml"
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), read_frame(data_file(OTHER_SCENE).parents[1], OTHER_SCENE, 2.0))
     cfg.write_text(
         f"storage: {{data_dir: {tmp_path / 'data'}}}\nweb: {{enabled: false}}\ncameras:\n"
         f"  - id: cut\n    url: {cut}\n    fps: 2\n"
+        f"  - id: gone\n    url: {tmp_path / 'gone.mp4'}\n"
+        f"  - id: still\n    url: {still}\n"
     )
     res = subprocess.run(
         [*GEMWATCH, "run", "-c", str(cfg)], capture_output=True, text=True, timeout=300, cwd=REPO_ROOT
     )
-    assert res.returncode == 0, res.stderr[-3000:]
-    warned = [ln for ln in res.stderr.splitlines() if " WARNING " in ln and "truncated or corrupt" in ln]
-    assert len(warned) == 1 and "cut.mkv" in warned[0], res.stderr[-3000:]
-    assert "Traceback" not in res.stderr
+    assert res.returncode == 1, res.stderr[-3000:]
+    errors = [ln.split(" ERROR gemwatch.node: ")[-1] for ln in res.stderr.splitlines() if " ERROR " in ln]
+    assert len(errors) == 4, res.stderr[-3000:]
+    assert [e for e in errors if "truncated or corrupt" in e and "cut.mkv" in e and "not restarted" in e]
+    assert [e for e in errors if e.startswith("camera 'gone': cannot open") and "no such file" in e]
+    assert [e for e in errors if e.startswith("camera 'still'") and "a still picture" in e]
+    assert errors[-1] == "3 of 3 camera(s) failed: cut, gone, still"
+    assert "online" not in "".join(ln for ln in res.stderr.splitlines() if "[still]" in ln)
+    assert "Traceback" not in res.stderr and "restarting" not in res.stderr
 
 
 def test_run_does_not_restart_a_camera_whose_picture_does_not_fit(desk) -> None:
@@ -136,12 +147,13 @@ def test_run_does_not_restart_a_camera_whose_picture_does_not_fit(desk) -> None:
     res = subprocess.run(
         [*GEMWATCH, "run", "-c", str(cfg)], capture_output=True, text=True, timeout=300, cwd=REPO_ROOT
     )
-    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.returncode == 1, res.stderr[-3000:]  # a replay in which a camera failed
     assert "Traceback" not in res.stderr, res.stderr[-3000:]
     assert "restarting" not in res.stderr, res.stderr[-3000:]
     errors = [ln for ln in res.stderr.splitlines() if " ERROR " in ln]
-    assert len(errors) == 1, res.stderr[-3000:]
+    assert len(errors) == 2, res.stderr[-3000:]
     assert "camera 'bad', zone 'desk'" in errors[0] and "not restarted" in errors[0]
+    assert errors[1].endswith("1 of 2 camera(s) failed: bad")
     assert "camera good used" in res.stderr  # the other camera analysed its whole file
     assert [r[:2] for r in runs(work / "run-data")] == [("run", "done")]
 
@@ -153,7 +165,7 @@ def test_the_node_marks_a_config_failure_failed_with_its_reason(caplog) -> None:
     import time
 
     from gemwatch.events.bus import FanoutSink, StoreSink
-    from gemwatch.node import _config_failure
+    from gemwatch.node import _camera_failure
     from gemwatch.sources.video import CameraState, CameraStatus
     from gemwatch.web.hub import Hub
 
@@ -163,8 +175,8 @@ def test_the_node_marks_a_config_failure_failed_with_its_reason(caplog) -> None:
     reason = "camera 'bad', zone 'desk': the reference picture x.png (reference_image) does not match"
     q.put(("status", CameraStatus("bad", CameraState.FAILED, reason, time.time())))
     with caplog.at_level("ERROR", logger="gemwatch.node"):
-        _config_failure("bad", q, sink, store_sink)
-        _config_failure("lost", q, sink, store_sink)
+        assert _camera_failure("bad", q, sink, store_sink) == reason
+        _camera_failure("lost", q, sink, store_sink)
     assert hub.statuses["bad"].state == CameraState.FAILED and hub.statuses["bad"].reason == reason
     assert hub.statuses["lost"].state == CameraState.FAILED
     assert [r.getMessage().split(";")[0] for r in caplog.records] == [

@@ -109,6 +109,49 @@ def test_missing_file_is_one_clear_problem(tmp_path) -> None:
     assert "cannot read" in str(info.value) and "nope.yml" in str(info.value)
 
 
+def test_empty_or_binary_file_is_an_error_not_an_empty_config(tmp_path) -> None:
+    """An empty config (the wrong file, a failed copy) used to be 'OK, 0 cameras'; a picture
+    given as the config was an internal UnicodeDecodeError."""
+    empty = tmp_path / "empty.yml"
+    empty.write_text("\n  \n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="the file is empty"):
+        load(empty)
+    png = tmp_path / "desk.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    with pytest.raises(ConfigError, match="not a text file"):
+        load(png)
+
+
+def test_impossible_zone_values_are_refused_at_their_line() -> None:
+    """A zone whose points lie on one line watches nothing; a swapped piece size counts nothing;
+    each misplaced parameter section is reported on its own key's line, all at once."""
+    zones = """\
+  - id: pad
+    url: /videos/pad.mp4
+    zones:
+      - id: flat
+        kind: showing_area
+        polygon: [[0.1, 0.1], [0.2, 0.2], [0.3, 0.3]]
+        showing: {piece_area: [0.5, 0.1]}
+      - id: behind
+        kind: staff_area
+        polygon: [[0.0, 0.7], [0.6, 0.7], [0.6, 1.0]]
+        tray: {confirm_s: 1}
+        protocol: {max_pieces: 2}
+"""
+    got = _problems(GOOD + zones)
+    base = GOOD.count("\n")
+    assert got == [
+        f"line {base + 6}: cameras[1].zones[0].polygon: encloses 0 of the picture (points on one line, "
+        "or repeated); a zone needs at least 0.0001",
+        f"line {base + 7}: cameras[1].zones[0].showing.piece_area: needs 0 < smallest < largest <= 1 "
+        "(fractions of the zone's area), got [0.5, 0.1]",
+        f"line {base + 11}: cameras[1].zones[1].tray: 'tray' parameters apply to tray zones, not staff_area",
+        f"line {base + 12}: cameras[1].zones[1].protocol: 'protocol' parameters apply to counter zones, "
+        "not staff_area",
+    ], got
+
+
 # --------------------------------------------------------------------- analyze --zones files
 
 
@@ -159,6 +202,17 @@ def test_zones_file_errors_name_key_and_line(tmp_path) -> None:
     assert ("zones[0].protocl", 5) in got
     assert ("zones[1].kind", 7) in got
     assert all("Extra inputs" not in p.message for p in exc.value.problems)
+
+
+def test_zones_file_refuses_twice_used_ids_and_empty_files(tmp_path) -> None:
+    """check-config refused a zone id used twice on a camera, analyze --zones took it."""
+    from gemwatch.config.loader import load_zones
+
+    with pytest.raises(ConfigError) as exc:
+        load_zones(zones_file(tmp_path, "zones:\n" + ZONE + ZONE))
+    assert [str(p) for p in exc.value.problems] == ["line 5: zones[1].id: zone id 'desk' is used twice"]
+    with pytest.raises(ConfigError, match="the file is empty"):
+        load_zones(zones_file(tmp_path, ""))
 
 
 def test_zones_file_yaml_syntax_error_has_line(tmp_path) -> None:

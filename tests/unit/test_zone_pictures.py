@@ -124,13 +124,16 @@ def watcher(picture: Path, key: str, stabilise: bool = True) -> ZoneWatcher:
     return ZoneWatcher(Camera(id="cam", url="x.mp4", stabilise=stabilise, zones=[zone]), ZoneAnalysis())
 
 
+@pytest.mark.parametrize("stabilise", [True, False])
 @pytest.mark.parametrize(
     ("key", "name"), [("reference_image", "reference picture"), ("open_image", "open picture")]
 )
-def test_a_picture_of_another_scene_is_one_clear_error(tmp_path, key, name) -> None:
-    other = write_picture(tmp_path / "other.png", scene(2))
+def test_a_picture_of_another_scene_is_one_clear_error(tmp_path, key, name, stabilise) -> None:
+    """Also on a fixed camera, which takes a picture where it is: one of another place (another
+    camera's frame, here of another shape too) would be the zone at rest and a change for ever."""
+    other = write_picture(tmp_path / "other.png", cv2.resize(scene(2), (240, 320)))
     with pytest.raises(ZonePictureError) as info:
-        watcher(other, key).update(scene(1), 0.0, ())
+        watcher(other, key, stabilise).update(scene(1), 0.0, ())
     msg = str(info.value)
     assert "\n" not in msg
     assert "camera 'cam'" in msg and ("zone 'tray1'" in msg or "zone 'case1'" in msg)
@@ -139,10 +142,14 @@ def test_a_picture_of_another_scene_is_one_clear_error(tmp_path, key, name) -> N
     assert isinstance(info.value, ValueError)
 
 
-def test_a_picture_of_the_same_scene_is_used(tmp_path) -> None:
-    same = write_picture(tmp_path / "same.png", scene(1))
-    states = watcher(same, "reference_image").update(scene(1), 0.0, ())
-    assert "tray1" in states
+@pytest.mark.parametrize("stabilise", [True, False])
+@pytest.mark.parametrize("size", [(320, 240), (640, 480), (352, 288)])
+def test_a_picture_of_the_same_scene_is_used(tmp_path, stabilise, size) -> None:
+    """At another resolution too, even another shape: a CCTV sub-stream (352x288, 704x576) is
+    often the main stream squeezed, so a picture of either fits once scaled."""
+    same = write_picture(tmp_path / "same.png", cv2.resize(scene(1), size, interpolation=cv2.INTER_NEAREST))
+    states = watcher(same, "reference_image", stabilise).update(scene(1), 0.0, ())
+    assert states["tray1"].armed
 
 
 def test_a_picture_gone_since_the_config_loaded_says_so_without_opencv_warnings(tmp_path, capfd) -> None:

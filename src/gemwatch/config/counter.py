@@ -24,8 +24,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_piece_area(value: tuple[float, float]) -> tuple[float, float]:
+    """Smallest below largest, both fractions of the zone: a swapped pair would count nothing."""
+    low, high = value
+    if not (0.0 < low < high <= 1.0):
+        raise ValueError(
+            f"needs 0 < smallest < largest <= 1 (fractions of the zone's area), got [{low}, {high}]"
+        )
+    return value
+
+
 class TrayParams(_Strict):
     """A tray of pieces in its place (a case shelf, a drawer): counted, and watched for removal."""
+
+    _piece_area = field_validator("piece_area")(_check_piece_area)
 
     piece_area: tuple[float, float] = Field(
         default=(0.0004, 0.04),
@@ -111,6 +123,8 @@ class CaseParams(_Strict):
 
 class ShowingAreaParams(_Strict):
     """The safety boundary (pad) where pieces may lie during a showing, and its surroundings."""
+
+    _piece_area = field_validator("piece_area")(_check_piece_area)
 
     boundary_margin: float = Field(
         default=0.5,

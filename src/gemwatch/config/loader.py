@@ -129,12 +129,22 @@ def _problems(exc: ValidationError, root: Any, prefix: Sequence[int | str] = ())
     return problems
 
 
-def _read_text(p: Path) -> str:
-    """A config or zones file's text, or a ConfigError saying why it cannot be read."""
+def _read_text(p: Path, what: str) -> str:
+    """A config or zones file's text, or a ConfigError saying why it cannot be read. An empty
+    file is an error: a config or zones file that says nothing is a mistake (the wrong file, a
+    failed copy), and taken as it is it would watch nothing without a word."""
     try:
-        return p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(p), [ConfigProblem("", None, f"cannot read: {exc.strerror or exc}")]) from None
+    except UnicodeDecodeError:
+        raise ConfigError(
+            str(p),
+            [ConfigProblem("", None, "not a text file (a YAML file is text: is this a picture or a video?)")],
+        ) from None
+    if not text.strip():
+        raise ConfigError(str(p), [ConfigProblem("", None, f"the file is empty (expected {what})")])
+    return text
 
 
 def _load_yaml(text: str, source: str) -> Any:
@@ -154,7 +164,7 @@ def load_zones(path: str | Path) -> list[Zone]:
     config given as the zones file would otherwise analyse the video with no zones at all.
     Relative zone pictures are read from the zones file's folder, as in a config file."""
     p = Path(path)
-    text = _read_text(p)
+    text = _read_text(p, "a list of zones, or zones: [...]")
     root = _load_yaml(text, str(p))
     prefix: tuple[str, ...] = ()
     if isinstance(root, CommentedMap):
@@ -180,11 +190,23 @@ def load_zones(path: str | Path) -> list[Zone]:
     if not isinstance(zones, list):
         raise ConfigError(str(p), [ConfigProblem("zones" if prefix else "", 1, "must be a list of zones")])
     try:
-        return TypeAdapter(list[Zone]).validate_python(
+        loaded = TypeAdapter(list[Zone]).validate_python(
             _plain(zones), context={"config_dir": p.parent.absolute()}
         )
     except ValidationError as exc:
         raise ConfigError(str(p), _problems(exc, root, prefix)) from None
+    seen: set[str] = set()
+    twice = []
+    for i, zone in enumerate(loaded):
+        if zone.id in seen:
+            loc: list[int | str] = [*prefix, i, "id"]
+            twice.append(
+                ConfigProblem(_format_loc(loc), _line_of(root, loc), f"zone id '{zone.id}' is used twice")
+            )
+        seen.add(zone.id)
+    if twice:
+        raise ConfigError(str(p), twice)
+    return loaded
 
 
 def load(path: str | Path) -> GemwatchConfig:
@@ -195,8 +217,14 @@ def load(path: str | Path) -> GemwatchConfig:
     are read from the config file's folder, where the admin keeps them with the config.
     """
     p = Path(path)
-    text = _read_text(p)
+    text = _read_text(p, "a gemwatch config, such as src/gemwatch/config/example.yml")
     return parse(text, str(p), config_dir=p.parent.absolute())
+
+
+def key_line(path: str | Path, loc: Sequence[int | str]) -> int | None:
+    """The 1-based line of the key at ``loc`` (e.g. ``["cameras", 0, "url"]``) in a config file
+    that has loaded, for problems found after validation (a camera's file that is missing)."""
+    return _line_of(_load_yaml(_read_text(Path(path), "a gemwatch config"), str(path)), loc)
 
 
 EXAMPLE_PATH = Path(__file__).with_name("example.yml")

@@ -26,6 +26,7 @@ from gemwatch.config.counter import (
 from gemwatch.config.pictures import check_picture
 from gemwatch.perception.plugins import DetectorConfig, PoseConfig
 from gemwatch.perception.plugins.multipose_nanodet import MultiPoseNanoDetConfig
+from gemwatch.rules.geometry import polygon_area
 from gemwatch.types import Severity
 from gemwatch.watchlist.config import WatchlistConfig
 
@@ -57,6 +58,18 @@ class ZoneKind(StrEnum):
 # out within about three minutes and casing means lingering without being served, so a minute
 # at the door and two at a counter flag a visit well before a typical theft completes.
 DEFAULT_DWELL_S: dict[ZoneKind, float] = {ZoneKind.ENTRANCE: 60.0, ZoneKind.COUNTER: 120.0}
+
+# The smallest zone, as a share of the picture: a hundredth of a per cent (a 10x10-pixel
+# square in a 1000x1000 view). Points on one line enclose nothing and would watch nothing.
+MIN_POLYGON_AREA = 1e-4
+
+# Which zone kind each counter parameter section belongs to.
+_PARAMS_KIND: dict[str, ZoneKind] = {
+    "tray": ZoneKind.TRAY,
+    "case": ZoneKind.CASE,
+    "showing": ZoneKind.SHOWING_AREA,
+    "protocol": ZoneKind.COUNTER,
+}
 
 
 class LoiteringParams(_Strict):
@@ -121,18 +134,17 @@ class Zone(_Strict):
     def _reference_image(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         return check_picture(value, "reference_image", info.context)
 
-    @model_validator(mode="after")
-    def _params_match_kind(self) -> Zone:
-        allowed = {
-            "tray": ZoneKind.TRAY,
-            "case": ZoneKind.CASE,
-            "showing": ZoneKind.SHOWING_AREA,
-            "protocol": ZoneKind.COUNTER,
-        }
-        for key, kind in allowed.items():
-            if getattr(self, key) is not None and self.kind != kind:
-                raise ValueError(f"'{key}' parameters apply to {kind.value} zones, not {self.kind.value}")
-        return self
+    @field_validator("tray", "case", "showing", "protocol")
+    @classmethod
+    def _params_match_kind(cls, value: object, info: ValidationInfo) -> object:
+        """Each section on its own key (and line), so a zone with two misplaced ones hears of both."""
+        kind = info.data.get("kind")
+        wanted = _PARAMS_KIND[str(info.field_name)]
+        if value is not None and kind is not None and kind != wanted:
+            raise ValueError(
+                f"'{info.field_name}' parameters apply to {wanted.value} zones, not {kind.value}"
+            )
+        return value
 
     @field_validator("polygon")
     @classmethod
@@ -142,6 +154,12 @@ class Zone(_Strict):
         for i, (x, y) in enumerate(value):
             if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
                 raise ValueError(f"point {i} ({x}, {y}) is outside 0..1; coordinates are normalised")
+        area = polygon_area(value)
+        if area < MIN_POLYGON_AREA:
+            raise ValueError(
+                f"encloses {area:.2g} of the picture (points on one line, or repeated); "
+                f"a zone needs at least {MIN_POLYGON_AREA:g}"
+            )
         return value
 
     @property

@@ -928,7 +928,9 @@ class ZoneWatcher:
         self._last_ts: float | None = None
         self._zones = [z for z in camera.zones if z.kind in APPEARANCE_KINDS]
         self._pending_sensor: dict[str, bool] = {}
-        self._first: np.ndarray | None = None  # stabilised cameras: the first analysed frame, grey
+        # the first analysed frame, grey: stabilised cameras follow it; zone pictures are checked
+        # against it (another scene is refused)
+        self._first: np.ndarray | None = None
         self._picture_fits: dict[tuple[str, str], tuple[np.ndarray, float] | None] = {}
 
     @property
@@ -948,7 +950,9 @@ class ZoneWatcher:
     def _setup(self, frame: np.ndarray) -> None:
         h, w = frame.shape[:2]
         self._size = (w, h)
-        if self.scene is not None:
+        if self.scene is not None or any(
+            z.reference_image or z.case_params().open_image for z in self._zones
+        ):
             self._first = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
         for zone in self._zones:
             window = zone_window(zone.polygon, w, h, self.cfg.max_px)
@@ -973,15 +977,13 @@ class ZoneWatcher:
                 track.open_ref = self._reference_from_image(opened, "case.open_image", track, window)
             self._tracks[zone.id] = track
 
-    def _align_picture(self, track: _Track, picture: np.ndarray) -> tuple[np.ndarray, float] | None:
-        """Context pixels → ``picture`` pixels for a stabilised zone's reference picture: ECC from
-        where the zone is in the first frame, and from a feature-matched guess; the better wins.
-        None when the picture is of another place (:attr:`FeatureMatch.other_scene`)."""
-        assert track.context is not None and track.template is not None and self._first is not None
-        starts = [track.context.base]
+    def _picture_match(self, track: _Track, picture: np.ndarray) -> FeatureMatch:
+        """ORB features of the zone's surroundings in the first frame, found in ``picture``:
+        whether it shows another place (:attr:`FeatureMatch.other_scene`), and a first guess of
+        where. The surroundings are half the zone's size again on every side: the zone's own
+        context (10 %) is often mostly the people at it, whose features move between pictures."""
+        assert self._first is not None
         h, w = self._first.shape[:2]
-        # the zone's surroundings, half its size again on every side: the zone's own context
-        # (10 %) is often mostly the people at it, whose features move between two pictures
         poly = np.asarray(track.zone.polygon, dtype=np.float64) * (w, h)
         (x1, y1), (x2, y2) = poly.min(0), poly.max(0)
         m = FEATURE_MARGIN * max(x2 - x1, y2 - y1)
@@ -995,6 +997,16 @@ class ZoneWatcher:
                 "zone %s: %d of the %d features around it found in the picture: another scene",
                 track.zone.id, match.inliers, match.features,
             )  # fmt: skip
+        return match
+
+    def _align_picture(self, track: _Track, picture: np.ndarray) -> tuple[np.ndarray, float] | None:
+        """Context pixels → ``picture`` pixels for a stabilised zone's reference picture: ECC from
+        where the zone is in the first frame, and from a feature-matched guess; the better wins.
+        None when the picture is of another place (:attr:`FeatureMatch.other_scene`)."""
+        assert track.context is not None and track.template is not None
+        starts = [track.context.base]
+        match = self._picture_match(track, picture)
+        if match.other_scene:
             return None
         if match.warp is not None:
             starts.append(compose(match.warp, track.context.base))
@@ -1018,21 +1030,32 @@ class ZoneWatcher:
             image = read_picture(path)
         except PictureReadError as exc:
             raise ZonePictureError(f"{what} cannot be read: {exc}") from None
+        save_new = "save a new one (the console's /api/v1/cameras/<camera>/frame.jpg)"
         if (image.shape[1], image.shape[0]) != self._size:
+            # scaled, even to another shape: a CCTV sub-stream (704x576) is often the main
+            # stream (1920x1080) squeezed, so a picture of either fits once scaled; a picture of
+            # another place is then refused by its features (below)
             image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
         warp = window.base
+        fit = (zone.id, str(path))
+        mismatch = (
+            f"{what} does not match the camera's view (a picture of another scene, or the "
+            f"camera has moved too far since); {save_new}"
+        )
         if track.context is not None and track.template is not None and self._first is not None:
-            fit = (zone.id, str(path))
             if fit not in self._picture_fits:
                 grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
                 self._picture_fits[fit] = self._align_picture(track, grey)
             found = self._picture_fits[fit]
             if found is None or found[1] < MIN_ALIGNMENT:
-                raise ZonePictureError(
-                    f"{what} does not match the camera's view (a picture of another scene, or the "
-                    "camera has moved too far since); save a new one (the console's /api/v1/cameras/<camera>/frame.jpg)"
-                )
+                raise ZonePictureError(mismatch)
             warp = compose(found[0], compose(invert(track.context.base), window.base))
+        elif self._first is not None and fit not in self._picture_fits:
+            # a fixed camera takes the picture where it is, but a picture of another place
+            # would be learned as the zone at rest and report a change for ever
+            self._picture_fits[fit] = None
+            if self._picture_match(track, cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)).other_scene:
+                raise ZonePictureError(mismatch)
         grey = _grey(window.sample(image, warp))
         count = None
         if zone.kind in (ZoneKind.TRAY, ZoneKind.SHOWING_AREA):

@@ -69,11 +69,12 @@ def _clip_half_plane(
     return out
 
 
-def polygon_area(points: np.ndarray) -> float:
+def polygon_area(points: np.ndarray | Sequence[tuple[float, float]]) -> float:
     """Shoelace area of a simple polygon (K, 2); 0 for fewer than three points."""
-    if len(points) < 3:
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if len(pts) < 3:
         return 0.0
-    x, y = points[:, 0], points[:, 1]
+    x, y = pts[:, 0], pts[:, 1]
     return abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)))) / 2.0
 
 
