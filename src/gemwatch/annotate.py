@@ -22,15 +22,35 @@ from gemwatch.types import Event, Frame, Observation
 HOLD_S = 2.0
 
 
+class AnnotateError(ValueError):
+    """The annotated video cannot be written where it was asked for (one line naming it)."""
+
+
+def _why(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc)
+
+
 class AnnotatedWriter:
     """H.264 (or MPEG-4 Part 2 where libx264 is missing) at the analysis frame rate."""
 
     def __init__(self, path: Path, fps: float, zones: list[tuple[str, Any]] | None = None) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fps = fps
         self.zones = zones or []
-        self._container: Any = av.open(str(self.path), mode="w")
+        folder = self.path.parent
+        if folder.exists() and not folder.is_dir():
+            raise AnnotateError(f"--annotate {path}: cannot write there ({folder} is not a folder)")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            # FFmpeg opens an output file only when the first frame is written: find out now,
+            # before minutes of analysis, whether it can be written at all
+            with open(self.path, "wb"):
+                pass
+            self._container: Any = av.open(str(self.path), mode="w")
+        except (OSError, ValueError, av.FFmpegError) as exc:
+            if self.path.is_file() and self.path.stat().st_size == 0:
+                self.path.unlink()  # the probe's empty file (an unknown extension)
+            raise AnnotateError(f"--annotate {path}: cannot write there ({_why(exc)})") from None
         self._stream: Any = None
         self._t0: float | None = None
         self._events: dict[str, Event] = {}  # id → latest report, for highlighting
@@ -81,7 +101,10 @@ class AnnotatedWriter:
         return sorted(out, key=lambda e: e.start_ts)
 
     def close(self) -> None:
-        if self._stream is not None:
-            for packet in self._stream.encode():
-                self._container.mux(packet)
-        self._container.close()
+        try:
+            if self._stream is not None:
+                for packet in self._stream.encode():
+                    self._container.mux(packet)
+            self._container.close()
+        except (OSError, av.FFmpegError) as exc:  # the disk filled up meanwhile
+            raise AnnotateError(f"--annotate {self.path}: could not finish writing ({_why(exc)})") from None

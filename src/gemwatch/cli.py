@@ -97,25 +97,76 @@ def check_config(file: Annotated[Path, typer.Argument(help="gemwatch.yml to chec
 
 def _camera_file_problems(file: Path, cfg: GemwatchConfig) -> list[ConfigProblem]:
     """Enabled cameras whose video is a local file that ``run`` could not play (missing, a still
-    picture, not a video): found now rather than as a failed camera at start. Streams and
-    devices are not probed here (a camera may be off while the config is written)."""
+    picture, not a video), and zone pictures that do not show such a camera's first frame (another
+    scene): found now rather than as a failed camera at start. A picture that fits but is
+    shifted is printed as a warning. Streams and devices are not opened here (a camera may be
+    off while the config is written); a file's truncation shows only when it is played."""
     from gemwatch.analyze import probe_duration
-    from gemwatch.config.loader import key_line
+    from gemwatch.config.loader import format_loc, key_line
     from gemwatch.sources.video import SourceError
 
     problems = []
     for i, cam in enumerate(cfg.cameras):
+        if not cam.enabled:
+            continue
+        broken = False
         for key in ("url", "detect_url", "record_url"):
             url = getattr(cam, key)
-            if not cam.enabled or url is None or "://" in url or url.startswith("/dev/"):
+            if url is None or "://" in url or url.startswith("/dev/"):
                 continue
             try:
                 probe_duration(url)
             except SourceError as exc:
-                problems.append(
-                    ConfigProblem(f"cameras[{i}].{key}", key_line(file, ["cameras", i, key]), str(exc))
-                )
+                broken = True
+                read_as = "" if Path(url).is_absolute() else f" (read as {Path(url).absolute()})"
+                loc: list[int | str] = ["cameras", i, key]
+                problems.append(ConfigProblem(format_loc(loc), key_line(file, loc), f"{exc}{read_as}"))
+        video = cam.detect_url or cam.url
+        pictures = any(z.reference_image or (z.case and z.case.open_image) for z in cam.zones)
+        if pictures and not broken and "://" not in video and not video.startswith("/dev/"):
+            problems += _zone_picture_problems(file, cfg, i)
     return problems
+
+
+def _zone_picture_problems(file: Path, cfg: GemwatchConfig, index: int) -> list[ConfigProblem]:
+    """A file camera's zone pictures against its first frame, as ``run`` checks them at start."""
+    from gemwatch.config.loader import format_loc, key_line
+    from gemwatch.perception.zones import ZonePictureError, ZoneWatcher
+    from gemwatch.sources.video import SourceError, VideoSource
+
+    cam = cfg.cameras[index]
+    source = VideoSource(cam.id, cam.detect_url or cam.url, cam.fps)
+    try:
+        frame = next(iter(source.frames()), None)
+    except SourceError:
+        return []  # said above, or shown when played
+    finally:
+        source.stop()
+    if frame is None:
+        return []
+    warnings: list[str] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.levelno >= logging.WARNING:
+                warnings.append(record.getMessage())
+
+    zones_log = logging.getLogger("gemwatch.perception.zones")
+    handler = _Collect()
+    zones_log.addHandler(handler)
+    try:
+        ZoneWatcher(cam, cfg.perception.zones).update(frame.image, frame.ts, ())
+    except ZonePictureError as exc:
+        j = next((n for n, z in enumerate(cam.zones) if z.id == exc.zone_id), None)
+        loc: list[int | str] = ["cameras", index] if j is None else ["cameras", index, "zones", j]
+        if j is not None and exc.key:
+            loc += exc.key.split(".")
+        return [ConfigProblem(format_loc(loc), key_line(file, loc), str(exc))]
+    finally:
+        zones_log.removeHandler(handler)
+    for message in warnings:
+        err.print(f"[bold yellow]warning:[/] {file}: {message}", highlight=False, soft_wrap=True)
+    return []
 
 
 @app.command("config-reference")
@@ -198,11 +249,22 @@ def _run_analysis(
         start = parse_start_time(start_time, cfg.store.tz) if start_time else None
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    writer = None
     try:
         duration = probe_duration(video)
     except SourceError as exc:
         raise _fail(str(exc)) from None
+    writer = None
+    if annotate is not None:
+        from gemwatch.annotate import AnnotatedWriter, AnnotateError
+
+        cam_zones = zone_list
+        if cam_zones is None:
+            known = camera_for(cfg, video)
+            cam_zones = known.zones if known is not None else []
+        try:
+            writer = AnnotatedWriter(annotate, fps or 5.0, [(z.id, z.polygon) for z in cam_zones])
+        except AnnotateError as exc:
+            raise _fail(str(exc)) from None
     progress = Progress(
         TextColumn("[bold]analysing[/] {task.description}"),
         BarColumn(),
@@ -224,14 +286,6 @@ def _run_analysis(
                 writer.write(frame, obs)
 
         try:
-            if annotate is not None:
-                from gemwatch.annotate import AnnotatedWriter
-
-                cam_zones = zone_list
-                if cam_zones is None:
-                    known = camera_for(cfg, video)
-                    cam_zones = known.zones if known is not None else []
-                writer = AnnotatedWriter(annotate, fps or 5.0, [(z.id, z.polygon) for z in cam_zones])
             report = run_analysis(
                 cfg, video, zones=zone_list, start_time=start, fps=fps, on_frame=on_frame, alerts=alerts,
                 extra_sinks=(writer,) if writer is not None else (), duration=duration,
@@ -243,7 +297,10 @@ def _run_analysis(
             raise _fail(f"database error: {str(orig).splitlines()[0]} (is the disk full?)") from None
         finally:
             if writer is not None:
-                writer.close()
+                try:
+                    writer.close()
+                except ValueError as exc:  # AnnotateError; the analysis' own outcome stands
+                    err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     # a file that stops decoding early is truncated: analyze() says so in result.error (and in
     # the run's record), the events found before that are kept
     return report

@@ -198,6 +198,43 @@ def test_check_config_plays_nothing_it_cannot_read(tmp_path) -> None:
     )
 
 
+def test_check_config_tries_a_file_cameras_zone_pictures(tmp_path) -> None:
+    """A picture of another scene is an error at its key's line; one of the same desk from the
+    other recording (32 px off: the drawer then read open throughout) a warning; the clip's own
+    frame neither. They used to show only once the camera ran."""
+    import cv2
+
+    sys.path.insert(0, str(REPO_ROOT / "eval"))
+    from frames import read_frame
+
+    data = data_file("counter_hands/pos_counter_theft2.mp4").parents[1]
+    pictures = {
+        "own": ("counter_hands/pos_counter_theft2.mp4", 5.0),
+        "other": ("pedestrians/vtest.avi", 10.0),
+        "shifted": ("counter_hands/pos_counter_theft.mp4", 15.0),
+    }
+    for name, (clip, t) in pictures.items():
+        cv2.imwrite(str(tmp_path / f"{name}.png"), read_frame(data, clip, t))
+    results = {}
+    for name in pictures:
+        cfg = tmp_path / f"{name}.yml"
+        cfg.write_text(
+            f"cameras:\n  - id: pos\n    url: {data / 'counter_hands/pos_counter_theft2.mp4'}\n    zones:\n"
+            "      - id: drawer\n        kind: case\n"
+            "        polygon: [[0.40, 0.53], [0.43, 0.53], [0.60, 0.73], [0.58, 0.76], [0.40, 0.66]]\n"
+            f"        reference_image: {name}.png\n"
+        )
+        results[name] = run_cli("check-config", str(cfg))
+    assert results["own"].returncode == 0 and "warning" not in results["own"].stderr, results["own"].stderr
+    other = results["other"]
+    assert other.returncode == 2 and "Traceback" not in other.stderr
+    assert "line 8: cameras[0].zones[0].reference_image: camera 'pos', zone 'drawer'" in other.stderr
+    assert "does not match the camera's view" in other.stderr
+    shifted = results["shifted"]
+    assert shifted.returncode == 0, shifted.stderr
+    assert "warning:" in shifted.stderr and "px off the camera's view" in shifted.stderr
+
+
 def test_json_and_csv_together_are_refused(tmp_path) -> None:
     video = data_file("shop/stock_artshop_browsing_normal.mp4")
     res = run_cli("analyze", str(video), "--json", "--csv", "--data-dir", str(tmp_path))

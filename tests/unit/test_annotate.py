@@ -49,3 +49,24 @@ def test_zone_is_red_while_its_event_is_in_progress(tmp_path: Path) -> None:
     assert not any(red[:15])
     assert all(red[15 : int((8.0 + HOLD_S) * 5) + 1])
     assert not any(red[int((8.0 + HOLD_S) * 5) + 2 :])
+
+
+def test_a_place_that_cannot_be_written_is_one_line_before_any_work(tmp_path: Path) -> None:
+    """FFmpeg opens its output only at the first frame: /proc/out.mp4 used to fail after the
+    whole analysis, as an 'internal error'; a folder that is a file gave a bare errno."""
+    import pytest
+
+    from gemwatch.annotate import AnnotateError
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    cases = [
+        (Path("/proc/out.mp4"), "No such file or directory"),
+        (afile / "out.mp4", f"{afile} is not a folder"),
+        (tmp_path / "out.notaformat", "Could not determine output format"),
+    ]
+    for path, why in cases:
+        with pytest.raises(AnnotateError) as info:
+            AnnotatedWriter(path, 5.0)
+        assert str(info.value) == f"--annotate {path}: cannot write there ({why})"
+    assert not (tmp_path / "out.notaformat").exists()  # no empty file left behind

@@ -91,6 +91,25 @@ def test_detector_plugin_fields_are_validated() -> None:
     assert problems and "perception.detector" in problems[0]
 
 
+def test_a_zone_id_used_twice_is_reported_with_the_other_problems_at_its_line() -> None:
+    zones = (
+        "  - id: pad\n    url: /videos/pad.mp4\n    zones:\n"
+        "      - {id: desk, kind: staff_area, polygon: [[0, 0.7], [0.6, 0.7], [0.6, 1]]}\n"
+        "      - id: desk\n        kind: showing_area\n        polygon: [[0.4, 0.5], [0.7, 0.4], [1, 0.8]]\n"
+        "        tray: {confirm_s: 1}\n"
+    )
+    base = GOOD.count("\n")
+    assert _problems(GOOD + zones) == [
+        f"line {base + 5}: cameras[1].zones[1].id: zone id 'desk' is used twice on camera 'pad'",
+        f"line {base + 8}: cameras[1].zones[1].tray: 'tray' parameters apply to tray zones, not showing_area",
+    ]
+    # alone, at the id's line too (the model's own check named the camera's line)
+    alone = zones.replace("        tray: {confirm_s: 1}\n", "")
+    assert _problems(GOOD + alone) == [
+        f"line {base + 5}: cameras[1].zones[1].id: zone id 'desk' is used twice on camera 'pad'"
+    ]
+
+
 def test_duplicate_ids_and_unknown_presence_zone() -> None:
     dup = GOOD + "  - id: door\n    url: y.mp4\n"
     assert any("camera id 'door' is used twice" in p for p in _problems(dup))
@@ -113,9 +132,10 @@ def test_empty_or_binary_file_is_an_error_not_an_empty_config(tmp_path) -> None:
     """An empty config (the wrong file, a failed copy) used to be 'OK, 0 cameras'; a picture
     given as the config was an internal UnicodeDecodeError."""
     empty = tmp_path / "empty.yml"
-    empty.write_text("\n  \n", encoding="utf-8")
-    with pytest.raises(ConfigError, match="the file is empty"):
-        load(empty)
+    for text in ("\n  \n", "# only a comment\n"):
+        empty.write_text(text, encoding="utf-8")
+        with pytest.raises(ConfigError, match="the file is empty"):
+            load(empty)
     png = tmp_path / "desk.png"
     png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
     with pytest.raises(ConfigError, match="not a text file"):
@@ -211,6 +231,12 @@ def test_zones_file_refuses_twice_used_ids_and_empty_files(tmp_path) -> None:
     with pytest.raises(ConfigError) as exc:
         load_zones(zones_file(tmp_path, "zones:\n" + ZONE + ZONE))
     assert [str(p) for p in exc.value.problems] == ["line 5: zones[1].id: zone id 'desk' is used twice"]
+    with pytest.raises(ConfigError) as exc:  # with another problem: both at once
+        load_zones(zones_file(tmp_path, "zones:\n" + ZONE + ZONE + "    tray: {confirm_s: 1}\n"))
+    assert [str(p) for p in exc.value.problems] == [
+        "line 5: zones[1].id: zone id 'desk' is used twice",
+        "line 8: zones[1].tray: 'tray' parameters apply to tray zones, not showing_area",
+    ]
     with pytest.raises(ConfigError, match="the file is empty"):
         load_zones(zones_file(tmp_path, ""))
 

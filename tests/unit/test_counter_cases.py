@@ -247,7 +247,7 @@ def test_every_opening_is_recorded_with_when_it_opened_and_closed() -> None:
     assert first.severity == Severity.INFO and not first.ended and first.people == (STAFF,)
     assert first.start_ts == pytest.approx(1.0) and first.end_ts == pytest.approx(1.0)
     assert final.ended and final.end_ts == pytest.approx(4.0)
-    assert final.scores["open_s"] == pytest.approx(3.0) and "Case 3 was open for 3 s" in final.description
+    assert final.scores["open_s"] == pytest.approx(3.0) and "Case 3 was open for 3.0 s" in final.description
 
 
 def test_an_opening_read_from_pictures_is_dated_from_its_first_sight() -> None:

@@ -99,3 +99,12 @@ def test_default_dwell_for_counter_is_used() -> None:
     rule = LoiteringRule(Camera(id="cam", url="x", zones=[zone]))
     assert run(rule, steps(0, 119, (1,), dt=1)) == []
     assert len(run(rule, steps(120, 121, (1,), dt=1))) == 1
+
+
+def test_durations_read_as_measured() -> None:
+    """A drawer open 1.4 s was described as 'open for 1 s'; long stays stay short to read."""
+    from gemwatch.rules.base import format_duration
+
+    assert [format_duration(s) for s in (1.4, 0.04, 9.9, 10.2, 59.6, 270, 3900)] == [
+        "1.4 s", "0.0 s", "9.9 s", "10 s", "1 min", "4 min 30 s", "1 h 5 min",
+    ]  # fmt: skip

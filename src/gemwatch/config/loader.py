@@ -71,7 +71,7 @@ def _line_of(root: Any, loc: Sequence[int | str]) -> int | None:
     return line
 
 
-def _format_loc(loc: Sequence[int | str]) -> str:
+def format_loc(loc: Sequence[int | str]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -110,7 +110,35 @@ def parse(
     try:
         return GemwatchConfig.model_validate(data, context={"config_dir": config_dir})
     except ValidationError as exc:
-        raise ConfigError(source, _problems(exc, root)) from None
+        problems = _problems(exc, root)
+        twice = _twice_used(root.get("cameras"), ["cameras"], root, "camera id '{}' is used twice")
+        cameras = root.get("cameras")
+        for i, cam in enumerate(cameras if isinstance(cameras, list) else []):
+            if isinstance(cam, Mapping):
+                what = f"zone id '{{}}' is used twice on camera '{cam.get('id')}'"
+                twice += _twice_used(cam.get("zones"), ["cameras", i, "zones"], root, what)
+        # the model's own duplicate check names the camera's line; these name the id's
+        problems = [p for p in problems if p.message not in {t.message for t in twice}] + twice
+        raise ConfigError(source, sorted(problems, key=lambda p: (p.line or 0, p.path))) from None
+
+
+def _twice_used(items: Any, prefix: list[int | str], root: Any, message: str) -> list[ConfigProblem]:
+    """Ids used twice in a raw list of mappings, at the second one's ``id`` line. Read from the
+    YAML rather than the model, so a duplicate is reported with the other problems at once (the
+    model's own check runs only once everything else in the list is valid)."""
+    if not isinstance(items, list):
+        return []
+    seen: set[str] = set()
+    out = []
+    for i, item in enumerate(items):
+        ident = item.get("id") if isinstance(item, Mapping) else None
+        if not isinstance(ident, str):
+            continue
+        if ident in seen:
+            loc: list[int | str] = [*prefix, i, "id"]
+            out.append(ConfigProblem(format_loc(loc), _line_of(root, loc), message.format(ident)))
+        seen.add(ident)
+    return out
 
 
 def _problems(exc: ValidationError, root: Any, prefix: Sequence[int | str] = ()) -> list[ConfigProblem]:
@@ -124,7 +152,7 @@ def _problems(exc: ValidationError, root: Any, prefix: Sequence[int | str] = ())
             msg = "unknown key (not part of the gemwatch config; check the spelling)"
         elif err["type"] == "missing":
             msg = "required key is missing"
-        problems.append(ConfigProblem(_format_loc(loc), _line_of(root, loc), msg))
+        problems.append(ConfigProblem(format_loc(loc), _line_of(root, loc), msg))
     problems.sort(key=lambda p: (p.line or 0, p.path))
     return problems
 
@@ -142,7 +170,7 @@ def _read_text(p: Path, what: str) -> str:
             str(p),
             [ConfigProblem("", None, "not a text file (a YAML file is text: is this a picture or a video?)")],
         ) from None
-    if not text.strip():
+    if not text.strip() or _load_yaml(text, str(p)) is None:  # nothing, or only comments
         raise ConfigError(str(p), [ConfigProblem("", None, f"the file is empty (expected {what})")])
     return text
 
@@ -189,21 +217,14 @@ def load_zones(path: str | Path) -> list[Zone]:
         zones = []
     if not isinstance(zones, list):
         raise ConfigError(str(p), [ConfigProblem("zones" if prefix else "", 1, "must be a list of zones")])
+    twice = _twice_used(zones, list(prefix), root, "zone id '{}' is used twice")
     try:
         loaded = TypeAdapter(list[Zone]).validate_python(
             _plain(zones), context={"config_dir": p.parent.absolute()}
         )
     except ValidationError as exc:
-        raise ConfigError(str(p), _problems(exc, root, prefix)) from None
-    seen: set[str] = set()
-    twice = []
-    for i, zone in enumerate(loaded):
-        if zone.id in seen:
-            loc: list[int | str] = [*prefix, i, "id"]
-            twice.append(
-                ConfigProblem(_format_loc(loc), _line_of(root, loc), f"zone id '{zone.id}' is used twice")
-            )
-        seen.add(zone.id)
+        problems = _problems(exc, root, prefix) + twice
+        raise ConfigError(str(p), sorted(problems, key=lambda p: (p.line or 0, p.path))) from None
     if twice:
         raise ConfigError(str(p), twice)
     return loaded

@@ -17,7 +17,10 @@ class Rule(Protocol):
 
 
 def format_duration(seconds: float) -> str:
-    """'45 s', '4 min', '4 min 30 s', '1 h 5 min': short enough for a phone notification."""
+    """'1.4 s', '45 s', '4 min', '4 min 30 s', '1 h 5 min': short enough for a phone
+    notification; tenths under 10 s (a drawer open 1.4 s is not 'open for 1 s')."""
+    if seconds < 9.95:
+        return f"{seconds:.1f} s"
     s = round(seconds)
     if s < 60:
         return f"{s} s"
