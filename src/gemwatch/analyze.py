@@ -74,7 +74,8 @@ def probe_duration(video: str) -> float | None:
         _probe_stream(video)
         return None
     if not Path(video).exists():
-        raise SourceError(f"cannot open {video}: no such file")
+        read_as = "" if Path(video).is_absolute() else f" (read as {Path(video).absolute()})"
+        raise SourceError(f"cannot open {video}: no such file{read_as}")
     try:
         with av.open(video) as container:
             if not container.streams.video:

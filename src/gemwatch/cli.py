@@ -118,9 +118,8 @@ def _camera_file_problems(file: Path, cfg: GemwatchConfig) -> list[ConfigProblem
                 probe_duration(url)
             except SourceError as exc:
                 broken = True
-                read_as = "" if Path(url).is_absolute() else f" (read as {Path(url).absolute()})"
                 loc: list[int | str] = ["cameras", i, key]
-                problems.append(ConfigProblem(format_loc(loc), key_line(file, loc), f"{exc}{read_as}"))
+                problems.append(ConfigProblem(format_loc(loc), key_line(file, loc), str(exc)))
         video = cam.detect_url or cam.url
         pictures = any(z.reference_image or (z.case and z.case.open_image) for z in cam.zones)
         if pictures and not broken and "://" not in video and not video.startswith("/dev/"):
@@ -205,9 +204,21 @@ def analyze(
     cfg = _load_config(config)
     if data_dir is not None:
         cfg = cfg.model_copy(update={"storage": cfg.storage.model_copy(update={"data_dir": data_dir})})
-    report = _run_analysis(
-        cfg, video, zones, start_time, fps, annotate, quiet=as_json or as_csv, alerts=not no_alerts
-    )
+    try:
+        report = _run_analysis(
+            cfg, video, zones, start_time, fps, annotate, quiet=as_json or as_csv, alerts=not no_alerts
+        )
+    except KeyboardInterrupt:
+        from sqlalchemy.engine import make_url
+
+        where = make_url(cfg.storage.resolved_database_url()).render_as_string(hide_password=True)
+        err.print(
+            f"interrupted: the events found so far are stored ({where}, clips in "
+            f"{cfg.storage.data_dir}); the run is recorded as stopped",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(130) from None
     if as_json:
         out.print_json(json.dumps(_report_json(report, cfg)))
     elif as_csv:

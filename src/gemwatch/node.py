@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from gemwatch.config.models import Camera, GemwatchConfig
-from gemwatch.events.bus import FanoutSink, StoreSink, drain
+from gemwatch.events.bus import EventLog, FanoutSink, StoreSink, drain
 from gemwatch.events.retention import enforce
 from gemwatch.events.store import EventStore
 from gemwatch.types import uuid7
@@ -215,7 +215,9 @@ def run_node(
 
     compliance = ComplianceSink(store.engine, cfg.store.tz)  # showing sessions, protocol violations
     store_sink = StoreSink(store, run_id)  # also remembers each camera's last status
-    sink = FanoutSink(store_sink, compliance, *([hits] if hits else []), *([alerts] if alerts else []), hub)
+    sink = FanoutSink(
+        store_sink, compliance, *([hits] if hits else []), *([alerts] if alerts else []), hub, EventLog(log)
+    )
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     stop = ctx.Event()

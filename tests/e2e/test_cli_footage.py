@@ -134,6 +134,18 @@ def test_missing_file(tmp_path) -> None:
     assert len([ln for ln in res.stderr.splitlines() if ln.strip()]) <= 2
 
 
+def test_relative_paths_say_where_they_were_looked_for(tmp_path) -> None:
+    """A video or config given relative to another folder than the one gemwatch runs in."""
+    res = run_cli("analyze", "clips/nope.mp4", "--data-dir", str(tmp_path), cwd=tmp_path)
+    assert_one_clear_line(
+        res, f"cannot open clips/nope.mp4: no such file (read as {tmp_path / 'clips/nope.mp4'})"
+    )
+    res = run_cli("check-config", "gemwatch.yml", cwd=tmp_path)
+    assert_one_clear_line(
+        res, f"cannot read: No such file or directory (read as {tmp_path / 'gemwatch.yml'})"
+    )
+
+
 def test_corrupt_file(tmp_path) -> None:
     real = data_file("shop/stock_artshop_browsing_normal.mp4")
     broken = tmp_path / "broken.mp4"
@@ -266,3 +278,32 @@ def test_bad_zone(tmp_path, polygon, needle) -> None:
 def test_unreachable_rtsp_url(tmp_path) -> None:
     res = run_cli("analyze", "rtsp://127.0.0.1:9/none", "--data-dir", str(tmp_path))
     assert_one_clear_line(res, "127.0.0.1:9")
+
+
+def test_ctrl_c_during_analyze_says_what_was_kept(tmp_path) -> None:
+    """Ctrl-C used to end ``analyze`` with nothing said (exit 130): now one line says the events
+    found so far are stored and where, and the run is recorded as stopped."""
+    import signal
+    import sqlite3
+    import time
+
+    video = data_file("pedestrians/vtest.avi")
+    proc = subprocess.Popen(
+        [*GEMWATCH, "analyze", str(video), "--data-dir", str(tmp_path), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
+    )
+    db = tmp_path / "gemwatch.db"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (tmp_path / "snapshots").exists() and proc.poll() is None:
+        time.sleep(0.2)  # snapshots/ appears when the pipeline has started
+    time.sleep(2.0)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    assert f"interrupted: the events found so far are stored (sqlite:///{db}" in err, err[-2000:]
+    with sqlite3.connect(db) as con:
+        assert con.execute("select status from runs").fetchall() == [("stopped",)]

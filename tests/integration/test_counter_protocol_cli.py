@@ -145,11 +145,12 @@ def test_customer_alone_with_the_bag_when_the_owner_comes_back(classroom) -> Non
 def test_customer_alone_only_while_the_owner_is_at_the_desk(classroom) -> None:
     """Nobody stands at the desk 2.6-10.4 s: a bag lying there alone is item_unattended, never a
     customer alone with it. (The owner's first stay, 0-2.5 s, is not reported: the desk's load is
-    known only once it is seen clear, at about 4.8 s.)"""
+    known only once it is seen clear, at about 4.8 s; the bag is then dated unattended from when
+    nobody was seen at the desk, which the detector says a few tenths early as he walks off.)"""
     for e in events(classroom, "customer_alone"):
         assert start(e) <= 2.6 or start(e) >= 10.4 - TOL, e
     unattended = events(classroom, "item_unattended")
-    assert unattended and all(2.6 <= start(e) <= 10.4 for e in unattended)
+    assert unattended and all(2.6 - TOL <= start(e) <= 10.4 for e in unattended)
 
 
 # ---------------------------------------------------------------------------------- not_served

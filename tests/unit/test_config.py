@@ -241,6 +241,21 @@ def test_zones_file_refuses_twice_used_ids_and_empty_files(tmp_path) -> None:
         load_zones(zones_file(tmp_path, ""))
 
 
+def test_a_zones_file_as_the_config_and_the_other_way_round_say_so(tmp_path) -> None:
+    """A zones file given with -c was 'unknown key ... check the spelling'; a config given as
+    --zones listed every top-level key as unknown."""
+    from gemwatch.config.loader import load_zones
+
+    hint = "this looks like a zones file (for analyze --zones)"
+    for text in ("zones:\n" + ZONE, textwrap.dedent(ZONE)):
+        with pytest.raises(ConfigError) as exc:
+            load(zones_file(tmp_path, text))
+        assert len(exc.value.problems) == 1 and hint in exc.value.problems[0].message
+    with pytest.raises(ConfigError) as exc:
+        load_zones(zones_file(tmp_path, GOOD))
+    assert [p.message.split(" (")[0] for p in exc.value.problems] == ["this looks like a gemwatch config"]
+
+
 def test_zones_file_yaml_syntax_error_has_line(tmp_path) -> None:
     from gemwatch.config.loader import load_zones
 

@@ -100,8 +100,13 @@ def parse(
     root = _load_yaml(text, source)
     if root is None:
         root = CommentedMap()
+    zones_file = "this looks like a zones file (for analyze --zones); a config has cameras: [...]"
+    if isinstance(root, CommentedSeq):
+        raise ConfigError(source, [ConfigProblem("", 1, f"a list, not a mapping of keys: {zones_file}")])
     if not isinstance(root, CommentedMap):
         raise ConfigError(source, [ConfigProblem("", 1, "the file must be a mapping of keys")])
+    if list(root) == ["zones"]:
+        raise ConfigError(source, [ConfigProblem("zones", root.lc.key("zones")[0] + 1, zones_file)])
     data = _plain(root)
     for var, (section, key) in ENV_OVERRIDES.items():
         value = (env if env is not None else os.environ).get(var)
@@ -164,7 +169,10 @@ def _read_text(p: Path, what: str) -> str:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(str(p), [ConfigProblem("", None, f"cannot read: {exc.strerror or exc}")]) from None
+        read_as = "" if p.is_absolute() else f" (read as {p.absolute()})"
+        raise ConfigError(
+            str(p), [ConfigProblem("", None, f"cannot read: {exc.strerror or exc}{read_as}")]
+        ) from None
     except UnicodeDecodeError:
         raise ConfigError(
             str(p),
@@ -197,6 +205,9 @@ def load_zones(path: str | Path) -> list[Zone]:
     prefix: tuple[str, ...] = ()
     if isinstance(root, CommentedMap):
         extra = [str(k) for k in root if k != "zones"]
+        if {"cameras", "store", "storage"} & set(extra):
+            hint = "this looks like a gemwatch config (give it with -c); a zones file is a list of zones, or zones: [...]"
+            raise ConfigError(str(p), [ConfigProblem("", 1, hint)])
         if extra:
             raise ConfigError(
                 str(p),

@@ -48,6 +48,28 @@ def _reason() -> str:
     return f"{type(orig or exc).__name__}: {orig or exc}".splitlines()[0]
 
 
+class EventLog:
+    """One log line per event when first reported and when it ends (``gemwatch run``): the
+    node's log then says what happened, not only that cameras went online and ended."""
+
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        self.log = logger or log
+        self._seen: set[str] = set()
+
+    def event(self, ev: Event) -> None:
+        if ev.id not in self._seen:
+            self._seen.add(ev.id)
+            self.log.info(
+                "event %s (%s) on camera %s: %s", ev.type, ev.severity.value, ev.camera_id, ev.description
+            )
+        if ev.ended:
+            self._seen.discard(ev.id)
+            if ev.end_ts is not None and ev.end_ts - ev.start_ts >= 1.0:
+                self.log.info(
+                    "event %s on camera %s ended after %.1f s", ev.type, ev.camera_id, ev.end_ts - ev.start_ts
+                )
+
+
 class FanoutSink:
     """Calls several sinks in order; a failing listener is logged and never stops the others."""
 

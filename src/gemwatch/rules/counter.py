@@ -59,6 +59,10 @@ PIECES_LOG_S = 60.0
 PAD_HIDDEN_MAX = 0.1
 #: Something must be seen on (or off) the pad this long before item_placed (item_removed).
 PAD_CONFIRM_S = 0.6  # timestamps are floats: 0.2 + 0.2 is not quite 0.4
+#: "Nobody at the counter" survives someone seen for less than this (the grace every counter
+#: condition has): on the classroom clip the detector puts a false person on the empty desk for
+#: single frames at 5.1, 5.7 and 6.3 s.
+UNATTENDED_GRACE_S = 1.0
 
 
 # ------------------------------------------------------------------------------------- layout
@@ -282,6 +286,8 @@ class _PadWatch:
     candidate: str | None = None  # item_placed / item_removed being confirmed
     candidate_since: float | None = None
     candidate_start: float | None = None  # when the interaction that changed it began
+    placed_at: float | None = None  # start of the placement that made it present
+    nobody: Hold = field(default_factory=Hold)  # nobody at the counter or moving on the pad
     outside: Hold = field(default_factory=Hold)
     obstruction: Hold = field(default_factory=Hold)
     unattended: Hold = field(default_factory=Hold)
@@ -655,6 +661,11 @@ class CounterRule:
         # something lying on the pad with nobody at the counter; motion on the pad is someone
         # there too (a person close to the camera is often not detected in every frame)
         nobody = not who.customers and not who.staff and not obs.people and not (st is not None and st.moving)
+        pad.nobody.step(ts, nobody, 0.0, grace_s=UNATTENDED_GRACE_S)  # a one-frame false box is nobody
+        if pad.present and nobody and pad.unattended.since is None and pad.placed_at is not None:
+            # a placement is confirmed once the pad is seen clearly, often seconds after the
+            # owner walked off: it lay there unattended since both were so, not since it was seen
+            pad.unattended.since = max(pad.nobody.started(ts), pad.placed_at)
         events += self._timed(
             pad.unattended, ts, pad.present and nobody, params.unattended_s, "item_unattended",
             f"Something lies on {zone.label} with nobody at the counter", zone, self.p.severity,
@@ -668,10 +679,13 @@ class CounterRule:
         added, removed = st.added or 0.0, st.removed or 0.0
         new_pieces = (st.count - (st.reference_count or 0)) if st.count is not None and _sure(st) else None
         kind: str | None = None
-        if added - pad.level_added >= threshold or removed <= pad.level_removed - threshold:
-            kind = "item_placed"
-        elif added <= pad.level_added - threshold or removed - pad.level_removed >= threshold:
-            kind = "item_removed"
+        # something put down gains structure where it lies and hides what was there; taking it
+        # away undoes both, so both shares fall: the larger movement says which happened (a bag
+        # lifted off a desk: gained 0.40 -> 0.04, lost 0.20 -> 0.02 is a removal, not a return)
+        placed = max(added - pad.level_added, pad.level_removed - removed)
+        taken = max(pad.level_added - added, removed - pad.level_removed)
+        if max(placed, taken) >= threshold:
+            kind = "item_placed" if placed >= taken else "item_removed"
         elif new_pieces is not None and new_pieces > pad.pieces:
             kind = "item_placed"
         elif new_pieces is not None and new_pieces < pad.pieces and st.hidden_added <= PAD_HIDDEN_MAX:
@@ -689,6 +703,7 @@ class CounterRule:
             pad.pieces = new_pieces
         pad.present = pad.level_added >= threshold or pad.pieces > 0
         start = pad.candidate_start if pad.candidate_start is not None else ts
+        pad.placed_at = start if kind == "item_placed" else (pad.placed_at if pad.present else None)
         pad.candidate = pad.candidate_since = pad.candidate_start = None
         verb = "placed on" if kind == "item_placed" else "taken off"
         ev = self._event(kind, start, f"Something {verb} {pad.zone.label}", severity=Severity.INFO, zone=pad.zone,
@@ -718,7 +733,7 @@ class CounterRule:
         self, hold: Hold, ts: float, cond: bool | None, need_s: float, kind: str, text: str, zone: Zone,
         severity: Severity,
     ) -> list[Event]:  # fmt: skip
-        what = hold.step(ts, cond, need_s, grace_s=1.0)
+        what = hold.step(ts, cond, need_s, grace_s=UNATTENDED_GRACE_S)
         if what == "start":
             self._violation(kind)
             hold.event = self._event(kind, hold.started(ts), text, severity=severity, zone=zone)
