@@ -127,6 +127,11 @@ def _camera_file_problems(file: Path, cfg: GemwatchConfig) -> list[ConfigProblem
     return problems
 
 
+#: Seconds of a file camera that check-config shows its zone pictures (first frame: another
+#: scene, a shifted picture; the first second: a case that reads open from the start).
+CHECK_PICTURES_S = 1.0
+
+
 def _zone_picture_problems(file: Path, cfg: GemwatchConfig, index: int) -> list[ConfigProblem]:
     """A file camera's zone pictures against its first frame, as ``run`` checks them at start."""
     from gemwatch.config.loader import format_loc, key_line
@@ -135,13 +140,17 @@ def _zone_picture_problems(file: Path, cfg: GemwatchConfig, index: int) -> list[
 
     cam = cfg.cameras[index]
     source = VideoSource(cam.id, cam.detect_url or cam.url, cam.fps)
+    frames = []  # the first second: a case's first state needs a few agreeing passes
     try:
-        frame = next(iter(source.frames()), None)
+        for frame in source.frames():
+            frames.append(frame)
+            if frame.pts - frames[0].pts >= CHECK_PICTURES_S:
+                break
     except SourceError:
         return []  # said above, or shown when played
     finally:
         source.stop()
-    if frame is None:
+    if not frames:
         return []
     warnings: list[str] = []
 
@@ -154,7 +163,9 @@ def _zone_picture_problems(file: Path, cfg: GemwatchConfig, index: int) -> list[
     handler = _Collect()
     zones_log.addHandler(handler)
     try:
-        ZoneWatcher(cam, cfg.perception.zones).update(frame.image, frame.ts, ())
+        watcher = ZoneWatcher(cam, cfg.perception.zones)
+        for frame in frames:
+            watcher.update(frame.image, frame.ts, ())
     except ZonePictureError as exc:
         j = next((n for n, z in enumerate(cam.zones) if z.id == exc.zone_id), None)
         loc: list[int | str] = ["cameras", index] if j is None else ["cameras", index, "zones", j]
@@ -410,11 +421,12 @@ def _print_report(report: Any, cfg: GemwatchConfig) -> None:
         + (f", {len(brief)} seen under 1 s not listed" if brief else "")
         + (f" (times on {day}, {cfg.store.timezone})" if day else "")
     )
-    for col in ("track", "first seen", "last seen", "duration", "frames", "score"):
+    for col in ("track", "role", "first seen", "last seen", "duration", "frames", "score"):
         people.add_column(col, justify="right")
     for t in shown:
         people.add_row(
             str(t.track_id),
+            t.role,
             _clock(t.first_ts, cfg),
             _clock(t.last_ts, cfg),
             f"{t.last_ts - t.first_ts:.1f} s",

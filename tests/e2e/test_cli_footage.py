@@ -95,6 +95,7 @@ def test_analyze_cli_json_and_table(tmp_path) -> None:
     assert doc["tracks"] and max(t["duration_s"] for t in doc["tracks"]) >= 8.0
     res = run_cli("analyze", str(video), "--data-dir", str(tmp_path))
     assert res.returncode == 0 and "Tracked people" in res.stdout and "Events" in res.stdout
+    assert "│ unknown │" in res.stdout  # the role column (no counter zones here: nobody's role is known)
 
 
 def test_rotated_phone_clip_is_analysed_upright(tmp_path) -> None:
@@ -307,3 +308,40 @@ def test_ctrl_c_during_analyze_says_what_was_kept(tmp_path) -> None:
     assert f"interrupted: the events found so far are stored (sqlite:///{db}" in err, err[-2000:]
     with sqlite3.connect(db) as con:
         assert con.execute("select status from runs").fetchall() == [("stopped",)]
+
+
+@pytest.mark.parametrize(
+    ("shut_t", "open_t", "warning"),
+    [
+        (5.0, 7.4, None),
+        (7.4, 5.0, "reads open from the start of watching"),
+        (5.0, 5.0, "differ in 0 cells only"),
+    ],
+)
+def test_check_config_warns_of_case_pictures_that_cannot_read_the_case(
+    tmp_path, shut_t, open_t, warning
+) -> None:
+    """Swapped pictures read the drawer open while it was shut (case_opened 0.0-6.8 s), and an
+    "open" picture of the shut drawer never reads it open: both were silent (a fresh user)."""
+    import cv2
+
+    sys.path.insert(0, str(REPO_ROOT / "eval"))
+    from frames import read_frame
+
+    clip = "counter_hands/pos_counter_theft2.mp4"
+    data = data_file(clip).parents[1]
+    cv2.imwrite(str(tmp_path / "shut.png"), read_frame(data, clip, shut_t))
+    cv2.imwrite(str(tmp_path / "open.png"), read_frame(data, clip, open_t))
+    cfg = tmp_path / "gemwatch.yml"
+    cfg.write_text(
+        f"cameras:\n  - id: pos\n    url: {data / clip}\n    zones:\n      - id: drawer\n        kind: case\n"
+        "        polygon: [[0.40, 0.53], [0.43, 0.53], [0.60, 0.73], [0.58, 0.76], [0.40, 0.66]]\n"
+        "        reference_image: shut.png\n        case: {open_image: open.png}\n"
+    )
+    res = run_cli("check-config", str(cfg))
+    assert res.returncode == 0, res.stderr
+    warned = [ln for ln in res.stderr.splitlines() if ln.startswith("warning:")]
+    if warning is None:
+        assert warned == [], res.stderr
+    else:
+        assert len(warned) == 1 and warning in warned[0] and "zone 'drawer'" in warned[0], res.stderr

@@ -250,6 +250,16 @@ def test_every_opening_is_recorded_with_when_it_opened_and_closed() -> None:
     assert final.scores["open_s"] == pytest.approx(3.0) and "Case 3 was open for 3.0 s" in final.description
 
 
+def test_a_case_still_open_when_watching_stops_is_not_said_to_have_shut() -> None:
+    """Stopped 0.8 s after the drawer opened, it was recorded as 'was open for 0.8 s'."""
+    events = openings(case_rule(), frames([False] * 5 + [True] * 5))
+    final = events[-1]
+    assert final.ended and final.end_ts == pytest.approx(1.8) and final.scores["still_open"] == 1.0
+    assert final.description == "Case 3 still open when watching stopped (open at least 0.8 s)"
+    shut = openings(case_rule(), frames([False] * 5 + [True] * 5 + [False] * 2))[-1]  # shut, in the grace
+    assert shut.description == "Case 3 was open for 1.0 s" and "still_open" not in shut.scores
+
+
 def test_an_opening_read_from_pictures_is_dated_from_its_first_sight() -> None:
     obs = (
         frames([False] * 3)

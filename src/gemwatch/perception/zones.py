@@ -371,6 +371,10 @@ CASE_MARGIN = 2.0
 #: Cells along a case window's longer side: finer than other zones' 16, since a door or drawer
 #: front is often a thin strip in the picture and a hand covers whole cells of it.
 CASE_CELLS = 24
+#: A case whose shut and open pictures differ in fewer cells than this cannot be read: both
+#: pictures show it the same (an "open" picture cut while it was shut). Measured on the POS
+#: drawer's thin zone: its right pictures differ in 59-67 cells, two shut pictures in 0.
+CASE_MIN_TELLING = 8
 #: A state change seen once is forgotten when the case stays hidden longer than this.
 CASE_PENDING_S = 0.6
 #: A case's new state must be seen this long (agreeing passes) before it holds.
@@ -855,6 +859,7 @@ class _Track:
     was_open: bool | None = None
     votes: CaseVotes | None = None  # cases with both pictures: the passes' verdicts
     case_pictures: CasePictures | None = None  # ... and the pictures, with their telling cells
+    case_told: bool = False  # its first state was checked for pictures that read backwards
     sensor_open: bool | None = None
     cells: CellMemory | None = None
     state: ZoneState | None = None
@@ -1371,6 +1376,14 @@ class ZoneWatcher:
         assert track.ref is not None and track.open_ref is not None
         if track.case_pictures is None:
             track.case_pictures = CasePictures.of(track.ref.grey, track.open_ref.grey, win.mask)
+            telling = int(track.case_pictures.telling.sum())
+            if telling < CASE_MIN_TELLING:
+                log.warning(
+                    "camera '%s', zone '%s': its shut and open pictures differ in %d cells only: the "
+                    "case's state cannot be read from them (cut case.open_image with the case open, as "
+                    "wide as it is usually opened)",
+                    self.camera.id, track.zone.id, telling,
+                )  # fmt: skip
         evidence = track.case_pictures.evidence(grey)
         track.was_open = self._case_open(track, evidence, ts)
         if track.sensor_open is None and track.votes is not None and track.votes.state is not None:
@@ -1390,6 +1403,14 @@ class ZoneWatcher:
         if track.votes is None:
             track.votes = CaseVotes()
         track.votes.add(evidence.verdict(), ts)
+        if not track.case_told and track.votes.state is not None:
+            track.case_told = True
+            if track.votes.state:  # cases are shut at rest: open from the start is worth a look
+                log.warning(
+                    "camera '%s', zone '%s' reads open from the start of watching: if it was shut, "
+                    "its pictures are swapped or case.open_image shows it shut",
+                    self.camera.id, track.zone.id,
+                )  # fmt: skip
         return track.votes.state
 
     def _drift(

@@ -122,6 +122,11 @@ class CaseRule:
             if hold.event is not None:
                 events.append(close(hold.event, ts))
                 hold.event = None
-        if self._opening is not None:  # still open when the footage ends: open until then
-            events.append(self._end_opening(self._shut_since if self._shut_since is not None else ts))
+        if self._opening is not None and self._shut_since is not None:  # shut, within the grace
+            events.append(self._end_opening(self._shut_since))
+        elif self._opening is not None:  # still open when watching stops: not "was open for"
+            ev, self._opening = self._opening, None
+            open_s = max(0.0, ts - ev.start_ts)
+            text = f"{self.zone.label} still open when watching stopped (open at least {format_duration(open_s)})"
+            events.append(close(ev, ts, text, open_s=open_s, still_open=1.0))
         return events
