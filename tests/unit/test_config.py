@@ -280,3 +280,10 @@ def test_zones_file_pictures_are_read_from_its_folder(tmp_path, monkeypatch) -> 
     with pytest.raises(ConfigError) as exc:
         load_zones(path)
     assert [(p.path, p.line) for p in exc.value.problems] == [("zones[0].reference_image", 5)]
+
+
+def test_a_wrong_choice_says_what_was_given() -> None:
+    text = GOOD.replace("kind: entrance", "kind: staf_area")
+    [problem] = _problems(text)
+    assert problem.startswith("line 9: cameras[0].zones[0].kind: Input should be 'entrance'")
+    assert problem.endswith("(got 'staf_area')")

@@ -157,6 +157,8 @@ def _problems(exc: ValidationError, root: Any, prefix: Sequence[int | str] = ())
             msg = "unknown key (not part of the gemwatch config; check the spelling)"
         elif err["type"] == "missing":
             msg = "required key is missing"
+        elif err["type"] in ("enum", "literal_error") and isinstance(err.get("input"), str | int | float):
+            msg = f"{msg} (got {err['input']!r})"
         problems.append(ConfigProblem(format_loc(loc), _line_of(root, loc), msg))
     problems.sort(key=lambda p: (p.line or 0, p.path))
     return problems
