@@ -103,7 +103,7 @@ def _camera_file_problems(file: Path, cfg: GemwatchConfig) -> list[ConfigProblem
     off while the config is written); a file's truncation shows only when it is played."""
     from gemwatch.analyze import probe_duration
     from gemwatch.config.loader import format_loc, key_line
-    from gemwatch.sources.video import SourceError
+    from gemwatch.sources.video import SourceError, is_live_url
 
     problems = []
     for i, cam in enumerate(cfg.cameras):
@@ -112,7 +112,7 @@ def _camera_file_problems(file: Path, cfg: GemwatchConfig) -> list[ConfigProblem
         broken = False
         for key in ("url", "detect_url", "record_url"):
             url = getattr(cam, key)
-            if url is None or "://" in url or url.startswith("/dev/"):
+            if url is None or is_live_url(url):
                 continue
             try:
                 probe_duration(url)
@@ -122,7 +122,7 @@ def _camera_file_problems(file: Path, cfg: GemwatchConfig) -> list[ConfigProblem
                 problems.append(ConfigProblem(format_loc(loc), key_line(file, loc), str(exc)))
         video = cam.detect_url or cam.url
         pictures = any(z.reference_image or (z.case and z.case.open_image) for z in cam.zones)
-        if pictures and not broken and "://" not in video and not video.startswith("/dev/"):
+        if pictures and not broken and not is_live_url(video):
             problems += _zone_picture_problems(file, cfg, i)
     return problems
 

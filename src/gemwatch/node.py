@@ -57,6 +57,7 @@ def _camera_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     from gemwatch.sources.video import CameraState, CameraStatus
 
+    duration: float | None = None  # a file camera's stated length, for truncation
     if _is_file(camera):
         # before the models load: a missing file, a still picture or a file that is no video
         # is one clear line, as ``analyze`` says it, not "online" then "end of file"
@@ -64,7 +65,7 @@ def _camera_main(
         from gemwatch.sources.video import SourceError
 
         try:
-            probe_duration(camera.detect_url or camera.url)
+            duration = probe_duration(camera.detect_url or camera.url)
         except SourceError as exc:
             QueueSink(q).status(
                 CameraStatus(camera.id, CameraState.FAILED, f"camera '{camera.id}': {exc}", time.time())
@@ -134,23 +135,14 @@ def _camera_main(
         f": {result.error}" if result.error else "",
     )
     if _is_file(camera) and not stop.is_set():
-        truncated = _truncation(camera, result) if result.error is None else None
+        # a file that ended with an error, or well before its stated length: as ``analyze`` says
+        from gemwatch.analyze import truncation_error
+
+        truncated = truncation_error(camera.detect_url or camera.url, result, duration)
         problem = result.error or (truncated and f"camera '{camera.id}': {truncated}")
         if problem:  # result.error names the camera already
             sink.status(CameraStatus(camera.id, CameraState.FAILED, problem, time.time()))
             raise SystemExit(DATA_EXIT)
-
-
-def _truncation(camera: Camera, result: Any) -> str | None:
-    """A file camera that ended well before its stated length: say so, as ``analyze`` does."""
-    from gemwatch.analyze import probe_duration, truncation_error
-    from gemwatch.sources.video import SourceError
-
-    video = camera.detect_url or camera.url
-    try:
-        return truncation_error(video, result, probe_duration(video))
-    except SourceError:
-        return None
 
 
 @dataclass(slots=True)

@@ -98,8 +98,13 @@ def parse(
     """Validate config text; relative zone pictures are read from ``config_dir`` (the config
     file's folder; None: the working directory) and must exist and decode."""
     root = _load_yaml(text, source)
-    if root is None:
-        root = CommentedMap()
+    return _validate(CommentedMap() if root is None else root, source, env=env, config_dir=config_dir)
+
+
+def _validate(
+    root: Any, source: str, *, env: Mapping[str, str] | None = None, config_dir: Path | None = None
+) -> GemwatchConfig:
+    """The parsed YAML of a config as a validated config, or every problem at once."""
     zones_file = "this looks like a zones file (for analyze --zones); a config has cameras: [...]"
     if isinstance(root, CommentedSeq):
         raise ConfigError(source, [ConfigProblem("", 1, f"a list, not a mapping of keys: {zones_file}")])
@@ -164,10 +169,11 @@ def _problems(exc: ValidationError, root: Any, prefix: Sequence[int | str] = ())
     return problems
 
 
-def _read_text(p: Path, what: str) -> str:
-    """A config or zones file's text, or a ConfigError saying why it cannot be read. An empty
-    file is an error: a config or zones file that says nothing is a mistake (the wrong file, a
-    failed copy), and taken as it is it would watch nothing without a word."""
+def _read_yaml(p: Path, what: str) -> Any:
+    """A config or zones file's round-trip parse, or a ConfigError saying why it cannot be read.
+    An empty file (or only comments) is an error: a config or zones file that says nothing is a
+    mistake (the wrong file, a failed copy), and taken as it is it would watch nothing without
+    a word."""
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
@@ -180,9 +186,10 @@ def _read_text(p: Path, what: str) -> str:
             str(p),
             [ConfigProblem("", None, "not a text file (a YAML file is text: is this a picture or a video?)")],
         ) from None
-    if not text.strip() or _load_yaml(text, str(p)) is None:  # nothing, or only comments
+    root = _load_yaml(text, str(p))
+    if root is None:
         raise ConfigError(str(p), [ConfigProblem("", None, f"the file is empty (expected {what})")])
-    return text
+    return root
 
 
 def _load_yaml(text: str, source: str) -> Any:
@@ -202,8 +209,7 @@ def load_zones(path: str | Path) -> list[Zone]:
     config given as the zones file would otherwise analyse the video with no zones at all.
     Relative zone pictures are read from the zones file's folder, as in a config file."""
     p = Path(path)
-    text = _read_text(p, "a list of zones, or zones: [...]")
-    root = _load_yaml(text, str(p))
+    root = _read_yaml(p, "a list of zones, or zones: [...]")
     prefix: tuple[str, ...] = ()
     if isinstance(root, CommentedMap):
         extra = [str(k) for k in root if k != "zones"]
@@ -251,14 +257,14 @@ def load(path: str | Path) -> GemwatchConfig:
     are read from the config file's folder, where the admin keeps them with the config.
     """
     p = Path(path)
-    text = _read_text(p, "a gemwatch config, such as src/gemwatch/config/example.yml")
-    return parse(text, str(p), config_dir=p.parent.absolute())
+    root = _read_yaml(p, "a gemwatch config, such as src/gemwatch/config/example.yml")
+    return _validate(root, str(p), config_dir=p.parent.absolute())
 
 
 def key_line(path: str | Path, loc: Sequence[int | str]) -> int | None:
     """The 1-based line of the key at ``loc`` (e.g. ``["cameras", 0, "url"]``) in a config file
     that has loaded, for problems found after validation (a camera's file that is missing)."""
-    return _line_of(_load_yaml(_read_text(Path(path), "a gemwatch config"), str(path)), loc)
+    return _line_of(_read_yaml(Path(path), "a gemwatch config"), loc)
 
 
 EXAMPLE_PATH = Path(__file__).with_name("example.yml")
